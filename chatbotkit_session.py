@@ -1,0 +1,1354 @@
+# SPDX-License-Identifier: MIT
+"""chatbotkit_session: a one-file, standard-library-only client for ChatBotKit bot sessions.
+
+It calls ``POST /v1/bot/{botId}/session/create``, which opens a conversation for a bot and returns a
+short-lived token a browser widget can use. It is the Python counterpart of ``BotSessionClient`` in the
+official ``@chatbotkit/sdk`` for Node, made to be copied into a project as this single file, used where
+pip is not available (CPython 3.8 to 3.13), or dropped beside an AWS Lambda handler.
+
+Home: https://pypi.org/project/chatbotkit-session/
+Copyright (c) 2026 the chatbotkit_session authors.
+Licence: MIT (SPDX: MIT); the full text is in the LICENSE file of the distribution.
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import json
+import math
+import socket
+import ssl
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from types import MappingProxyType
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, TypedDict
+
+__version__ = "0.1.0"
+__license__ = "MIT"
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "BotSessionClient",
+    "BotSessionCreateRequest",
+    "BotSessionCreateResponse",
+    "BotSessionMessage",
+    "ChatBotKitClient",
+    "ChatBotKitError",
+    "ClientOptions",
+    "HTTPRequest",
+    "HTTPResponse",
+    "KeepAliveTransport",
+    "UrllibTransport",
+    "create_bot_session",
+    "main",
+]
+
+# ---------------------------------------------------------------------------------------------------------
+# Constants
+# ---------------------------------------------------------------------------------------------------------
+
+DEFAULT_BASE_URL = "https://api.chatbotkit.com"
+_OFFICIAL_HOST = "api.chatbotkit.com"
+_SESSION_PATH_TEMPLATE = "/api/v1/bot/{botId}/session/create"
+_USER_AGENT = "chatbotkit-session-python/%s (Python %d.%d)" % (
+    __version__,
+    sys.version_info[0],
+    sys.version_info[1],
+)
+_LOGGER_NAME = "chatbotkit_session"
+
+_MAX_ERROR_BODY_BYTES = 64 * 1024  # how much of a failed response body APIError keeps
+_DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+_READ_CHUNK_BYTES = 64 * 1024
+_MAX_BACKOFF_SECONDS = 8.0  # cap of our own exponential backoff
+_MAX_RETRY_AFTER_SECONDS = 60.0  # a server asking for a longer wait is not slept on: we raise at once
+_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+# Codes for error responses whose body does not carry one (the table of @chatbotkit/fetch).
+_STATUS_CODES: Mapping[int, str] = MappingProxyType(
+    {
+        400: "BAD_REQUEST",
+        401: "NOT_AUTHENTICATED",
+        402: "NO_SUBSCRIPTION",
+        403: "NOT_AUTHORIZED",
+        404: "NOT_FOUND",
+        405: "METHOD_NOT_ALLOWED",
+        408: "TIMEOUT",
+        409: "CONFLICT",
+        413: "CONTENT_TOO_LARGE",
+        422: "UNPROCESSABLE_ENTITY",
+        429: "TOO_MANY_REQUESTS",
+        500: "INTERNAL_SERVER_ERROR",
+        501: "NOT_IMPLEMENTED",
+        502: "BAD_GATEWAY",
+        503: "SERVICE_UNAVAILABLE",
+        504: "GATEWAY_TIMEOUT",
+    }
+)
+
+# Header values masked in every repr: they carry credentials.
+_SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"})
+# Headers the transport computes; a caller setting them would corrupt the message framing.
+_RESERVED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+_TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Errors
+# ---------------------------------------------------------------------------------------------------------
+
+
+class ChatBotKitError(Exception):
+    """Base class of every error this module raises on purpose.
+
+    ``message`` is a human-readable sentence and ``code`` a stable machine-readable string
+    (``NOT_AUTHENTICATED``, ``TIMEOUT``, ...). Bad input is not a ChatBotKitError: it raises the
+    built-in ``ValueError`` or ``TypeError`` before any network I/O.
+    """
+
+    def __init__(self, message: str, code: str = "GENERIC_ERROR") -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+    def __str__(self) -> str:
+        return "%s: %s" % (self.code, self.message)
+
+
+class APIError(ChatBotKitError):
+    """The server answered, but not with a usable session.
+
+    Raised for every non-2xx status (3xx included: redirects are never followed), for a 2xx whose body
+    is not a session (``code="INVALID_RESPONSE"``) and for a body over the size limit
+    (``code="RESPONSE_TOO_LARGE"``). ``status`` is the HTTP status, ``url`` the request URL,
+    ``headers`` the response headers (case-insensitive), ``body`` the response text cut to 64 KiB, and
+    ``retry_after`` the delay in seconds the server asked for, or None. The client's secret is masked
+    as ``***`` in all of them.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        code: str,
+        *,
+        status: int,
+        url: str = "",
+        headers: Optional[Mapping[str, str]] = None,
+        body: str = "",
+        retry_after: Optional[float] = None,
+    ) -> None:
+        super().__init__(message, code)
+        self.status = status
+        self.url = url
+        self.headers: Mapping[str, str] = _Headers(headers or {})
+        self.body = body
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        return "%s (HTTP %d): %s" % (self.code, self.status, self.message)
+
+    def __repr__(self) -> str:
+        return "%s(status=%d, code=%r, message=%r)" % (type(self).__name__, self.status, self.code, self.message)
+
+
+class APIConnectionError(ChatBotKitError):
+    """The server could not be reached or the exchange broke off.
+
+    DNS failure, refused or reset connection, TLS failure (certificate or host-name verification
+    included). The message names ``host:port`` and the reason; the underlying exception is chained
+    as ``__cause__``.
+    """
+
+    def __init__(self, message: str, code: str = "CONNECTION_ERROR") -> None:
+        super().__init__(message, code)
+
+
+class APITimeoutError(APIConnectionError):
+    """An attempt took longer than the ``timeout`` option allows (connect, send and read together)."""
+
+    def __init__(self, message: str, code: str = "TIMEOUT") -> None:
+        super().__init__(message, code)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Small helpers shared by the sections below
+# ---------------------------------------------------------------------------------------------------------
+
+
+class _Headers(Mapping):  # type: ignore[type-arg]
+    """A read-only, case-insensitive mapping of header names to values; its repr masks credentials."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, headers: Mapping[str, str] | Iterable[Tuple[str, str]]) -> None:
+        items: Dict[str, Tuple[str, str]] = {}
+        pairs = headers.items() if isinstance(headers, Mapping) else headers
+        for name, value in pairs:
+            key = name.lower()
+            if key in items:  # a repeated header: combine as HTTP allows
+                value = items[key][1] + ", " + value
+            items[key] = (name, value)
+        self._items = items
+
+    def __getitem__(self, name: str) -> str:
+        return self._items[name.lower()][1]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, _ in self._items.values())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        shown = {
+            name: "***" if key in _SENSITIVE_HEADERS else value for key, (name, value) in self._items.items()
+        }
+        return "Headers(%r)" % (shown,)
+
+
+def _redact(text: str, secret: str) -> str:
+    """Return *text* with every occurrence of *secret* replaced by ``***``."""
+    return text.replace(secret, "***") if secret and secret in text else text
+
+
+def _is_loopback(host: str) -> bool:
+    """Tell whether *host* (a name or an IP address, IPv6 with or without brackets) is this machine."""
+    host = host.strip("[]").lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        import ipaddress  # only plain-http URLs and proxy decisions need it
+
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_text(name: str, value: object, *, allow_empty: bool = True) -> str:
+    """Return *value* if it is a string fit for an HTTP header, else raise naming *name*."""
+    if not isinstance(value, str):
+        raise TypeError("%s must be a string, not %s" % (name, type(value).__name__))
+    if not allow_empty and not value.strip():
+        raise ValueError("%s must not be empty or blank" % name)
+    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+        raise ValueError("%s must not contain control characters (CR, LF, NUL, ...)" % name)
+    return value
+
+
+def _check_number(name: str, value: object, *, minimum: float, allow_equal: bool) -> float:
+    """Return *value* as a float if it is a finite real number above *minimum* (or equal, if allowed)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError("%s must be a number, not %s" % (name, type(value).__name__))
+    if not math.isfinite(value) or value < minimum or (value == minimum and not allow_equal):
+        raise ValueError("%s must be a finite number %s %s, got %r" % (name, ">=" if allow_equal else ">", minimum, value))
+    return float(value)
+
+
+def _split_http_url(name: str, url: str) -> urllib.parse.SplitResult:
+    """Parse an absolute http(s) URL with a host and a valid port, or raise ValueError naming *name*."""
+    _check_text(name, url, allow_empty=False)
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("%s must be an http:// or https:// URL with a host, got %r" % (name, url))
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("%s must not carry credentials; use the secret option" % name)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError as exc:
+        raise ValueError("%s has an invalid port: %s" % (name, exc)) from None
+    return parts
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Options
+# ---------------------------------------------------------------------------------------------------------
+
+Transport = Callable[["HTTPRequest"], "HTTPResponse"]
+
+
+@dataclass(frozen=True, repr=False)
+class ClientOptions:
+    """Everything a client needs to know, validated when built and read-only afterwards.
+
+    ``secret`` is the API secret sent as ``Authorization: Bearer``; it never shows in a repr.
+    ``base_url`` is where the API lives (any path in it is replaced by the operation's path);
+    ``host`` (which may carry a port) and ``protocol`` override those parts of it. ``endpoints`` maps
+    an operation path (``/api/v1/bot/{botId}/session/create`` or a concrete one) to a replacement path
+    or absolute URL. ``run_as_user_id``, ``run_as_child_user_email`` and ``timezone`` become the
+    ``X-RunAs-User-Id``, ``X-RunAs-Child-User-Email`` and ``X-Timezone`` headers; ``headers`` are
+    sent with every request (the computed headers win). ``timeout`` bounds each attempt in seconds
+    (None: no limit); ``retries``, ``retry_delay`` and ``retry_timeout`` shape the retry policy.
+    ``transport`` replaces the default ``UrllibTransport``, which ``ssl_context`` and
+    ``max_response_bytes`` configure. ``allow_insecure_http`` permits sending the secret over plain
+    http to a host that is not this machine.
+    """
+
+    secret: str = ""
+    base_url: str = DEFAULT_BASE_URL
+    host: Optional[str] = None
+    protocol: Optional[str] = None
+    endpoints: Mapping[str, str] = field(default_factory=dict)
+    run_as_user_id: Optional[str] = None
+    run_as_child_user_email: Optional[str] = None
+    timezone: Optional[str] = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    timeout: Optional[float] = 30.0
+    retries: int = 3
+    retry_delay: float = 0.25
+    retry_timeout: bool = True
+    transport: Optional[Transport] = None
+    ssl_context: Optional[ssl.SSLContext] = None
+    max_response_bytes: int = _DEFAULT_MAX_RESPONSE_BYTES
+    allow_insecure_http: bool = False
+
+    def __post_init__(self) -> None:
+        _check_text("secret", self.secret)
+        if any(char.isspace() for char in self.secret):
+            raise ValueError("secret must not contain white space")
+        base = _split_http_url("base_url", self.base_url)
+        if self.host is not None:
+            _check_text("host", self.host, allow_empty=False)
+            host_parts = urllib.parse.urlsplit("//" + self.host)
+            if host_parts.netloc != self.host or not host_parts.hostname or "@" in self.host:
+                raise ValueError("host must be a host name with an optional port, got %r" % self.host)
+            _split_http_url("host", "http://" + self.host)
+        if self.protocol is not None and self.protocol.rstrip(":") not in ("http", "https"):
+            raise ValueError("protocol must be 'http' or 'https', got %r" % (self.protocol,))
+        object.__setattr__(self, "endpoints", MappingProxyType(self._checked_endpoints()))
+        object.__setattr__(self, "headers", self._checked_headers())
+        for name in ("run_as_user_id", "run_as_child_user_email", "timezone"):
+            if getattr(self, name) is not None:
+                _check_text(name, getattr(self, name))
+        if self.timeout is not None:
+            _check_number("timeout", self.timeout, minimum=0, allow_equal=False)
+        if isinstance(self.retries, bool) or not isinstance(self.retries, int):
+            raise TypeError("retries must be an int, not %s" % type(self.retries).__name__)
+        if self.retries < 0:
+            raise ValueError("retries must be >= 0, got %d" % self.retries)
+        _check_number("retry_delay", self.retry_delay, minimum=0, allow_equal=True)
+        for name in ("retry_timeout", "allow_insecure_http"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError("%s must be a bool, not %s" % (name, type(getattr(self, name)).__name__))
+        if self.transport is not None and not callable(self.transport):
+            raise TypeError("transport must be callable (HTTPRequest -> HTTPResponse)")
+        if self.ssl_context is not None and not isinstance(self.ssl_context, ssl.SSLContext):
+            raise TypeError("ssl_context must be an ssl.SSLContext, not %s" % type(self.ssl_context).__name__)
+        if isinstance(self.max_response_bytes, bool) or not isinstance(self.max_response_bytes, int):
+            raise TypeError("max_response_bytes must be an int")
+        if self.max_response_bytes <= 0:
+            raise ValueError("max_response_bytes must be > 0, got %d" % self.max_response_bytes)
+        self._check_secret_stays_safe(base)
+
+    def _checked_endpoints(self) -> Dict[str, str]:
+        if not isinstance(self.endpoints, Mapping):
+            raise TypeError("endpoints must be a mapping of paths, not %s" % type(self.endpoints).__name__)
+        endpoints = {}
+        for key, value in self.endpoints.items():
+            _check_text("endpoints key", key, allow_empty=False)
+            _check_text("endpoints[%r]" % key, value, allow_empty=False)
+            if not value.startswith("/"):
+                _split_http_url("endpoints[%r]" % key, value)
+            elif value.startswith("//"):
+                raise ValueError("endpoints[%r] must be a path or an absolute http(s) URL, got %r" % (key, value))
+            endpoints[key] = value
+        return endpoints
+
+    def _checked_headers(self) -> _Headers:
+        if not isinstance(self.headers, Mapping):
+            raise TypeError("headers must be a mapping of names to values, not %s" % type(self.headers).__name__)
+        for name, value in self.headers.items():
+            if not isinstance(name, str) or not name or not set(name) <= _TOKEN_CHARS:
+                raise ValueError("headers: %r is not a valid header name" % (name,))
+            if name.lower() in _RESERVED_HEADERS:
+                raise ValueError("headers: %r is set by the transport and cannot be overridden" % name)
+            _check_text("headers[%r]" % name, value)
+        return _Headers(self.headers)
+
+    def _check_secret_stays_safe(self, base: urllib.parse.SplitResult) -> None:
+        """Refuse, before any I/O, a configuration that would send the secret in clear text off this machine."""
+        if not self.secret or self.allow_insecure_http:
+            return
+        origins = [(self.protocol or base.scheme).rstrip(":"), (self.host or base.netloc)]
+        targets = [("base_url", origins[0], urllib.parse.urlsplit("//" + origins[1]).hostname or "")]
+        for key, value in self.endpoints.items():
+            if not value.startswith("/"):
+                parts = urllib.parse.urlsplit(value)
+                targets.append(("endpoints[%r]" % key, parts.scheme, parts.hostname or ""))
+        for name, scheme, hostname in targets:
+            if scheme == "http" and not _is_loopback(hostname):
+                raise ValueError(
+                    "%s: refusing to send the secret over plain http to %s; use https, or set "
+                    "allow_insecure_http=True if you accept the risk" % (name, hostname)
+                )
+
+    def __repr__(self) -> str:
+        shown = []
+        for option in fields(self):
+            value = getattr(self, option.name)
+            if option.name == "secret":
+                value = "***" if value else ""
+            elif option.name in ("endpoints", "headers"):
+                value = dict(value) if option.name == "endpoints" else value
+            shown.append("%s=%r" % (option.name, value))
+        return "ClientOptions(%s)" % ", ".join(shown)
+
+    def extend(self, **changes: Any) -> ClientOptions:
+        """Return new options with *changes* applied; ``headers`` and ``endpoints`` are merged key by key.
+
+        Header names merge case-insensitively (a later ``x-foo`` replaces an earlier ``X-Foo``). Every
+        other option is replaced. An unknown option name raises TypeError; the result is validated
+        like any new options.
+        """
+        known = {option.name for option in fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise TypeError("unknown option(s): %s" % ", ".join(unknown))
+        if "headers" in changes:
+            merged = {key.lower(): (name, value) for key, (name, value) in self.headers._items.items()}  # type: ignore[attr-defined]
+            if not isinstance(changes["headers"], Mapping):
+                raise TypeError("headers must be a mapping of names to values")
+            for name, value in changes["headers"].items():
+                merged[str(name).lower()] = (name, value)
+            changes["headers"] = dict(merged.values())
+        if "endpoints" in changes:
+            if not isinstance(changes["endpoints"], Mapping):
+                raise TypeError("endpoints must be a mapping of paths")
+            changes["endpoints"] = {**self.endpoints, **changes["endpoints"]}
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: Optional[Mapping[str, str]] = None, **overrides: Any) -> ClientOptions:
+        """Build options from ``CHATBOTKIT_API_SECRET``, ``CHATBOTKIT_API_RUNAS_USERID`` and
+        ``CHATBOTKIT_API_BASE_URL`` in *environ* (default ``os.environ``), then apply *overrides*.
+
+        The secret is required: unless ``secret=`` is given as an override, a missing or empty
+        ``CHATBOTKIT_API_SECRET`` raises ValueError naming the variable.
+        """
+        if environ is None:
+            import os
+
+            environ = os.environ
+        values: Dict[str, Any] = {}
+        for variable, option in (
+            ("CHATBOTKIT_API_SECRET", "secret"),
+            ("CHATBOTKIT_API_RUNAS_USERID", "run_as_user_id"),
+            ("CHATBOTKIT_API_BASE_URL", "base_url"),
+        ):
+            if environ.get(variable):
+                values[option] = environ[variable]
+        values.update(overrides)
+        if "secret" not in values:
+            raise ValueError("CHATBOTKIT_API_SECRET is not set: export it, or pass secret=")
+        return cls(**values)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Transport: the HTTP exchange, as plain data in and out
+# ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, repr=False)
+class HTTPRequest:
+    """One HTTP request as a transport receives it: ``timeout`` (seconds or None) bounds the whole exchange."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+    timeout: Optional[float]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.headers, _Headers):
+            object.__setattr__(self, "headers", _Headers(self.headers))
+
+    def __repr__(self) -> str:
+        return "HTTPRequest(method=%r, url=%r, headers=%r, body=<%d bytes>, timeout=%r)" % (
+            self.method,
+            self.url,
+            self.headers,
+            len(self.body),
+            self.timeout,
+        )
+
+
+@dataclass(frozen=True)
+class HTTPResponse:
+    """One HTTP response as a transport returns it; ``headers`` are looked up case-insensitively."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.headers, _Headers):
+            object.__setattr__(self, "headers", _Headers(self.headers))
+
+
+class _DeadlineSocketIO(io.RawIOBase):
+    """A socket reader that gives every read only the time left before its connection's deadline.
+
+    http.client's own timeout applies per socket operation, so a server that trickles one byte at a
+    time could hold a call forever; reading through this class bounds the whole response (status line,
+    headers and body). It also counts the bytes received on the connection, which tells whether a
+    failed exchange on a reused connection may be resent safely.
+    """
+
+    def __init__(self, sock: socket.socket, connection: _DeadlineConnection) -> None:
+        super().__init__()
+        self._sock = sock
+        self._raw = sock.makefile("rb", buffering=0)  # keeps the socket's file reference count right
+        self._connection = connection
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> Optional[int]:
+        deadline = self._connection.deadline
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise socket.timeout("timed out")
+            self._sock.settimeout(remaining)
+        count = self._raw.readinto(buffer)
+        if count:
+            self._connection.received += count
+        return count
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+class _DeadlineResponse(http.client.HTTPResponse):
+    """An HTTPResponse that reads through a _DeadlineSocketIO bound to its connection."""
+
+    def __init__(self, sock: socket.socket, *args: Any, connection: _DeadlineConnection, **kwargs: Any) -> None:
+        super().__init__(sock, *args, **kwargs)
+        self.fp.close()
+        self.fp = io.BufferedReader(_DeadlineSocketIO(sock, connection))  # type: ignore[assignment]
+
+
+class _DeadlineConnection(http.client.HTTPConnection):
+    """An HTTPConnection whose responses must be read in full before ``deadline`` (a monotonic time).
+
+    ``received`` counts the response bytes read since the current exchange began.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        timeout = self.timeout if isinstance(self.timeout, (int, float)) else None
+        self.deadline: Optional[float] = None if timeout is None else time.monotonic() + timeout
+        self.received = 0
+        self.response_class = _response_factory(self)  # type: ignore[assignment]
+
+
+class _DeadlineHTTPSConnection(http.client.HTTPSConnection, _DeadlineConnection):
+    """The TLS form of _DeadlineConnection."""
+
+
+def _response_factory(connection: _DeadlineConnection) -> Callable[..., _DeadlineResponse]:
+    def make_response(sock: socket.socket, *args: Any, **kwargs: Any) -> _DeadlineResponse:
+        return _DeadlineResponse(sock, *args, connection=connection, **kwargs)
+
+    return make_response
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_DeadlineConnection, req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, context: ssl.SSLContext) -> None:
+        super().__init__(context=context)
+        self._tls_context = context
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_DeadlineHTTPSConnection, req, context=self._tls_context)
+
+
+def _read_body(response: http.client.HTTPResponse, limit: int, url: str) -> bytes:
+    """Read a whole response body, refusing (and stopping at) more than *limit* bytes."""
+    length = response.getheader("content-length")
+    if length is not None and length.isdigit():
+        if int(length) > limit:
+            raise _too_large(response, limit, url)
+        return response.read()
+    chunks = []
+    total = 0
+    while True:
+        chunk = response.read(min(_READ_CHUNK_BYTES, limit + 1 - total))
+        if not chunk:
+            return b"".join(chunks)
+        total += len(chunk)
+        if total > limit:
+            raise _too_large(response, limit, url)
+        chunks.append(chunk)
+
+
+def _too_large(response: http.client.HTTPResponse, limit: int, url: str) -> APIError:
+    return APIError(
+        "the response body is larger than max_response_bytes (%d bytes); reading stopped there" % limit,
+        "RESPONSE_TOO_LARGE",
+        status=response.status,
+        url=url,
+        headers=_Headers(response.getheaders()),
+    )
+
+
+def _connection_error(exc: BaseException, url: str, timeout: Optional[float]) -> APIConnectionError:
+    """Map a network failure to APIConnectionError or APITimeoutError, naming host:port and the reason."""
+    parts = urllib.parse.urlsplit(url)
+    where = "%s:%s" % (parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+    reason: BaseException = exc
+    while isinstance(reason, urllib.error.URLError) and isinstance(reason.reason, BaseException):
+        reason = reason.reason
+    if isinstance(reason, (socket.timeout, TimeoutError)):
+        return APITimeoutError("no complete answer from %s within %ss (timeout)" % (where, timeout))
+    if isinstance(reason, ssl.SSLError):
+        return APIConnectionError("TLS failure with %s: %s" % (where, reason), "TLS_ERROR")
+    if isinstance(reason, urllib.error.URLError):
+        detail = str(reason.reason)
+    else:
+        detail = str(reason) or type(reason).__name__
+    return APIConnectionError("cannot complete the exchange with %s: %s" % (where, detail))
+
+
+def _default_ssl_context(context: Optional[ssl.SSLContext]) -> ssl.SSLContext:
+    return context if context is not None else ssl.create_default_context()
+
+
+class UrllibTransport:
+    """The default transport, built on ``urllib.request``: one connection per call, standard library only.
+
+    It honours the usual proxy environment variables (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``,
+    read when the transport is built) except for loopback hosts, which are always reached directly.
+    It never follows redirects and returns every status as an HTTPResponse. TLS uses *ssl_context*
+    (default: ``ssl.create_default_context()``, certificate and host-name checks on). A body over
+    *max_response_bytes* raises ``APIError(code="RESPONSE_TOO_LARGE")`` after reading at most that much.
+    """
+
+    def __init__(self, ssl_context: Optional[ssl.SSLContext] = None, max_response_bytes: int = _DEFAULT_MAX_RESPONSE_BYTES) -> None:
+        context = _default_ssl_context(ssl_context)
+        self.max_response_bytes = max_response_bytes
+        self._proxied = self._opener(urllib.request.ProxyHandler(), context)
+        self._direct = self._opener(urllib.request.ProxyHandler({}), context)
+
+    @staticmethod
+    def _opener(proxies: urllib.request.ProxyHandler, context: ssl.SSLContext) -> urllib.request.OpenerDirector:
+        # Built by hand, not with build_opener(): without HTTPRedirectHandler nothing is followed, and
+        # without HTTPErrorProcessor every status comes back as a response instead of an exception.
+        opener = urllib.request.OpenerDirector()
+        for handler in (proxies, _HTTPHandler(), _HTTPSHandler(context)):
+            opener.add_handler(handler)
+        return opener
+
+    def __call__(self, request: HTTPRequest) -> HTTPResponse:
+        hostname = urllib.parse.urlsplit(request.url).hostname or ""
+        opener = self._direct if _is_loopback(hostname) else self._proxied
+        outgoing = urllib.request.Request(request.url, data=request.body, headers=dict(request.headers), method=request.method)
+        timeout = socket._GLOBAL_DEFAULT_TIMEOUT if request.timeout is None else request.timeout  # type: ignore[attr-defined]
+        try:
+            with opener.open(outgoing, timeout=timeout) as response:
+                body = _read_body(response, self.max_response_bytes, request.url)
+                return HTTPResponse(response.status, _Headers(response.getheaders()), body)
+        except (OSError, http.client.HTTPException) as exc:
+            raise _connection_error(exc, request.url, request.timeout) from exc
+
+    def __repr__(self) -> str:
+        return "UrllibTransport(max_response_bytes=%d)" % self.max_response_bytes
+
+
+_Origin = Tuple[str, str, int]
+
+
+class KeepAliveTransport:
+    """A transport that keeps connections open between calls (``http.client``, standard library only).
+
+    Use it as ``ClientOptions(transport=KeepAliveTransport())`` where many sessions are created from
+    one process: a warm call then skips the TCP and TLS handshakes. Idle connections are pooled per
+    origin (at most *max_idle_per_origin*, each dropped after *idle_timeout* seconds, below common
+    server keep-alive limits) and checked before reuse; if a reused connection fails before any
+    response byte arrives, the request is sent once more on a fresh connection. It is thread-safe, a
+    context manager, and ``close()`` closes every idle connection. It honours *ssl_context*,
+    *max_response_bytes*, the request timeout and the proxy environment variables (a request that goes
+    through a proxy is handed to an internal UrllibTransport) exactly like UrllibTransport.
+    """
+
+    def __init__(
+        self,
+        ssl_context: Optional[ssl.SSLContext] = None,
+        max_response_bytes: int = _DEFAULT_MAX_RESPONSE_BYTES,
+        *,
+        max_idle_per_origin: int = 10,
+        idle_timeout: float = 4.0,
+    ) -> None:
+        self.max_response_bytes = max_response_bytes
+        self.max_idle_per_origin = max_idle_per_origin
+        self.idle_timeout = idle_timeout
+        self._ssl_context = _default_ssl_context(ssl_context)
+        self._proxies = urllib.request.getproxies()
+        self._proxy_transport: Optional[UrllibTransport] = None
+        self._idle: Dict[_Origin, List[Tuple[_DeadlineConnection, float]]] = {}
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> KeepAliveTransport:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every idle connection; connections in use close when their call ends. The transport stays usable."""
+        with self._lock:
+            idle, self._idle = self._idle, {}
+        for connections in idle.values():
+            for connection, _ in connections:
+                connection.close()
+
+    def __call__(self, request: HTTPRequest) -> HTTPResponse:
+        parts = urllib.parse.urlsplit(request.url)
+        hostname = parts.hostname or ""
+        if self._uses_proxy(parts.scheme, hostname):
+            return self._via_proxy(request)
+        origin = (parts.scheme, hostname, parts.port or (443 if parts.scheme == "https" else 80))
+        selector = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
+        deadline = None if request.timeout is None else time.monotonic() + request.timeout
+        connection = self._checkout(origin)
+        reused = connection is not None
+        try:
+            if connection is None:
+                connection = self._connect(origin, request.timeout)
+            try:
+                response = self._exchange(connection, request, selector, deadline)
+            except (OSError, http.client.HTTPException) as exc:
+                connection.close()
+                if not (reused and _safe_to_resend(exc, connection)):
+                    raise
+                connection = self._connect(origin, request.timeout)
+                response = self._exchange(connection, request, selector, deadline)
+            body = _read_body(response, self.max_response_bytes, request.url)
+        except (OSError, http.client.HTTPException) as exc:
+            if connection is not None:
+                connection.close()
+            raise _connection_error(exc, request.url, request.timeout) from exc
+        except BaseException:
+            if connection is not None:
+                connection.close()
+            raise
+        if response.will_close or connection.sock is None:
+            connection.close()
+        else:
+            self._checkin(origin, connection)
+        return HTTPResponse(response.status, _Headers(response.getheaders()), body)
+
+    def _uses_proxy(self, scheme: str, hostname: str) -> bool:
+        if scheme not in self._proxies or _is_loopback(hostname):
+            return False
+        return not urllib.request.proxy_bypass_environment(hostname, self._proxies)  # type: ignore[attr-defined]
+
+    def _via_proxy(self, request: HTTPRequest) -> HTTPResponse:
+        if self._proxy_transport is None:
+            self._proxy_transport = UrllibTransport(self._ssl_context, self.max_response_bytes)
+        return self._proxy_transport(request)
+
+    def _connect(self, origin: _Origin, timeout: Optional[float]) -> _DeadlineConnection:
+        scheme, hostname, port = origin
+        if scheme == "https":
+            return _DeadlineHTTPSConnection(hostname, port, timeout=timeout, context=self._ssl_context)
+        return _DeadlineConnection(hostname, port, timeout=timeout)
+
+    @staticmethod
+    def _exchange(
+        connection: _DeadlineConnection, request: HTTPRequest, selector: str, deadline: Optional[float]
+    ) -> _DeadlineResponse:
+        connection.deadline = deadline
+        connection.received = 0
+        if connection.sock is not None:  # a reused connection: the new deadline bounds the send too
+            connection.sock.settimeout(None if deadline is None else max(deadline - time.monotonic(), 0.001))
+        connection.request(request.method, selector, body=request.body, headers=dict(request.headers))
+        return connection.getresponse()  # type: ignore[return-value]
+
+    def _checkout(self, origin: _Origin) -> Optional[_DeadlineConnection]:
+        """Take the most recently used live idle connection to *origin*, closing expired or dead ones."""
+        now = time.monotonic()
+        stale = []
+        found = None
+        with self._lock:
+            connections = self._idle.get(origin, [])
+            while connections:
+                connection, idle_since = connections.pop()
+                if now - idle_since < self.idle_timeout and not _peer_closed(connection):
+                    found = connection
+                    break
+                stale.append(connection)
+        for connection in stale:
+            connection.close()
+        return found
+
+    def _checkin(self, origin: _Origin, connection: _DeadlineConnection) -> None:
+        with self._lock:
+            connections = self._idle.setdefault(origin, [])
+            if len(connections) < self.max_idle_per_origin:
+                connections.append((connection, time.monotonic()))
+                return
+        connection.close()
+
+    def __repr__(self) -> str:
+        with self._lock:
+            idle = sum(len(connections) for connections in self._idle.values())
+        return "KeepAliveTransport(idle_connections=%d, max_idle_per_origin=%d)" % (idle, self.max_idle_per_origin)
+
+
+def _peer_closed(connection: _DeadlineConnection) -> bool:
+    """Tell whether an idle connection is unusable: closed by the server, or holding unexpected bytes."""
+    sock = connection.sock
+    if sock is None:
+        return True
+    import select  # cheap, and only pooled connections need it
+
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
+    readable, _, _ = select.select([sock], [], [], 0)
+    return bool(readable)
+
+
+def _safe_to_resend(exc: BaseException, connection: _DeadlineConnection) -> bool:
+    """A failure on a reused connection may be resent only if the server cannot have answered it."""
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return False  # the server may be working on it
+    return connection.received == 0 and isinstance(
+        exc, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Client core: build the request, send it with retries, read the answer
+# ---------------------------------------------------------------------------------------------------------
+
+
+class BotSessionMessage(TypedDict):
+    """A message of a bot session: ``type`` (``user``, ``bot``, ``context``, ...) and ``text``."""
+
+    type: str
+    text: str
+
+
+class BotSessionCreateRequest(TypedDict, total=False):
+    """The body of createBotSession: every field optional; unknown fields are sent as given."""
+
+    durationInSeconds: float
+    messages: List[BotSessionMessage]
+    meta: Dict[str, Any]
+
+
+class _BotSessionCreateResponseRequired(TypedDict):
+    id: str
+    conversationId: str
+    token: str
+    expiresAt: float
+
+
+class BotSessionCreateResponse(_BotSessionCreateResponseRequired, total=False):
+    """The session: ``id``, ``conversationId``, ``token`` and ``expiresAt`` (epoch ms), maybe ``messages``."""
+
+    messages: List[BotSessionMessage]
+
+
+def _json_ready(value: Any, where: str) -> Any:
+    """Return *value* as plain JSON data (dicts, lists, ...), or raise naming the first field JSON cannot hold."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("%s is %r, which JSON cannot represent" % (where, value))
+        return value
+    if isinstance(value, Mapping):
+        plain = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError("%s has a key %r that is not a string" % (where, key))
+            plain[key] = _json_ready(item, "%s.%s" % (where, key))
+        return plain
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(item, "%s[%d]" % (where, index)) for index, item in enumerate(value)]
+    raise TypeError("%s is a %s, which JSON cannot represent" % (where, type(value).__name__))
+
+
+def _check_bot_id(bot_id: object) -> str:
+    if not isinstance(bot_id, str):
+        raise TypeError("bot_id must be a string, not %s" % type(bot_id).__name__)
+    if not bot_id.strip():
+        raise ValueError("bot_id must not be empty or blank")
+    if bot_id in (".", ".."):
+        raise ValueError("bot_id must not be %r (it would change the URL path)" % bot_id)
+    if any(ord(char) < 32 or 127 <= ord(char) < 160 for char in bot_id):
+        raise ValueError("bot_id must not contain control characters")
+    return bot_id
+
+
+def _session_request_body(request: Optional[Mapping[str, Any]]) -> bytes:
+    """Check a createBotSession request against the schema's types and encode it as JSON bytes."""
+    if request is None:
+        return b"{}"
+    if not isinstance(request, Mapping):
+        raise TypeError("request must be a mapping (a dict), not %s" % type(request).__name__)
+    if "durationInSeconds" in request:
+        duration = request["durationInSeconds"]
+        if isinstance(duration, bool) or not isinstance(duration, (int, float)):
+            raise TypeError("request.durationInSeconds must be a number, not %s" % type(duration).__name__)
+    if "messages" in request:
+        messages = request["messages"]
+        if not isinstance(messages, (list, tuple)):
+            raise TypeError("request.messages must be a list, not %s" % type(messages).__name__)
+        for index, message in enumerate(messages):
+            if not isinstance(message, Mapping):
+                raise TypeError("request.messages[%d] must be a mapping, not %s" % (index, type(message).__name__))
+            for key in ("type", "text"):
+                if not isinstance(message.get(key), str):
+                    raise TypeError(
+                        "request.messages[%d].%s must be a string, not %s"
+                        % (index, key, "missing" if key not in message else type(message[key]).__name__)
+                    )
+    if "meta" in request and not isinstance(request["meta"], Mapping):
+        raise TypeError("request.meta must be a mapping, not %s" % type(request["meta"]).__name__)
+    return json.dumps(_json_ready(request, "request"), separators=(",", ":")).encode("ascii")
+
+
+def _retry_after(headers: Mapping[str, str]) -> Optional[float]:
+    """The delay a response asks for (``retry-after-ms``, ``Retry-After`` seconds or HTTP date), or None."""
+    value = headers.get("retry-after-ms")
+    if value is not None:
+        try:
+            milliseconds = float(value)
+        except ValueError:
+            milliseconds = math.nan
+        if math.isfinite(milliseconds) and milliseconds >= 0:
+            return milliseconds / 1000.0
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        from email.utils import parsedate_to_datetime  # only for the rare date form
+
+        try:
+            moment = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if moment is None:
+            return None
+        return max(moment.timestamp() - time.time(), 0.0)
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _backoff_delay(retry_delay: float, attempt: int, jitter: float) -> float:
+    """Our own wait before retry number *attempt* + 1: doubling from *retry_delay*, capped, then shortened
+    by up to a quarter (*jitter* in [0, 1)) so that many clients failing together do not retry together."""
+    return min(retry_delay * 2**attempt, _MAX_BACKOFF_SECONDS) * (1.0 - 0.25 * jitter)
+
+
+def _reason(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return "HTTP %d" % status
+
+
+def _logger() -> Any:
+    """The module's logger, or None while the logging package is not imported.
+
+    Nobody can have configured a handler before logging is imported, and our records (DEBUG, INFO) are
+    below the last-resort level, so nothing would be shown: skipping the import keeps it out of the
+    start-up time of scripts and Lambda functions that do not log.
+    """
+    logging = sys.modules.get("logging")
+    return None if logging is None else logging.getLogger(_LOGGER_NAME)
+
+
+class ChatBotKitClient:
+    """The request machinery shared by ChatBotKit clients: options, transport, retries and error mapping.
+
+    Build it from ``ClientOptions`` or from option keywords (given both, the keywords apply as
+    ``options.extend(**kwargs)``). A client is immutable and safe to share between threads;
+    ``extend(**changes)`` returns a new client of the same class with merged options.
+    """
+
+    __slots__ = ("_options", "_transport", "_headers")
+
+    def __init__(self, options: Optional[ClientOptions] = None, **option_kwargs: Any) -> None:
+        if options is None:
+            options = ClientOptions(**option_kwargs)
+        elif not isinstance(options, ClientOptions):
+            raise TypeError("options must be a ClientOptions, not %s" % type(options).__name__)
+        elif option_kwargs:
+            options = options.extend(**option_kwargs)
+        self._options = options
+        self._transport: Transport = options.transport or UrllibTransport(options.ssl_context, options.max_response_bytes)
+        self._headers = self._build_headers(options)
+
+    @property
+    def options(self) -> ClientOptions:
+        """The client's options (read-only)."""
+        return self._options
+
+    def extend(self, **changes: Any) -> Any:
+        """Return a new client of this class with ``self.options.extend(**changes)``; self is untouched."""
+        return type(self)(self._options.extend(**changes))
+
+    def __repr__(self) -> str:
+        return "%s(%r)" % (type(self).__name__, self._options)
+
+    @staticmethod
+    def _build_headers(options: ClientOptions) -> _Headers:
+        headers = {name.lower(): value for name, value in options.headers.items()}
+        headers.setdefault("user-agent", _USER_AGENT)
+        headers["accept"] = "application/json"
+        headers["content-type"] = "application/json"
+        if options.secret:
+            headers["authorization"] = "Bearer " + options.secret
+        for name, value in (
+            ("x-runas-user-id", options.run_as_user_id),
+            ("x-runas-child-user-email", options.run_as_child_user_email),
+            ("x-timezone", options.timezone),
+        ):
+            if value:
+                headers[name] = value
+        return _Headers(headers)
+
+    def _url(self, path_template: str, path_params: Mapping[str, str]) -> str:
+        """Resolve an operation path like the Node SDK: endpoints, host/protocol overrides, /api dropping."""
+        options = self._options
+        concrete = path_template
+        for name, value in path_params.items():
+            concrete = concrete.replace("{%s}" % name, urllib.parse.quote(value, safe=""))
+        path = concrete
+        if options.endpoints:
+            endpoint = options.endpoints.get(concrete) or options.endpoints.get(path_template)
+            if endpoint is not None:
+                for name, value in path_params.items():
+                    endpoint = endpoint.replace("{%s}" % name, urllib.parse.quote(value, safe=""))
+                if not endpoint.startswith("/"):
+                    return endpoint
+                path = endpoint
+        base = urllib.parse.urlsplit(options.base_url)
+        scheme = (options.protocol or base.scheme).rstrip(":")
+        netloc = options.host or base.netloc
+        if urllib.parse.urlsplit("//" + netloc).hostname == _OFFICIAL_HOST and path.startswith("/api/"):
+            path = path[4:]
+        return "%s://%s%s" % (scheme, netloc, path)
+
+    def _post_json(self, url: str, body: bytes, problem: Callable[[Any], Optional[str]]) -> Any:
+        """POST *body* to *url* with the retry policy; return the decoded JSON of a 2xx answer.
+
+        *problem* tells what is wrong with a decoded answer (a phrase), or None if it is usable.
+        """
+        options = self._options
+        request = HTTPRequest("POST", url, self._headers, body, options.timeout)
+        attempts = options.retries + 1
+        for attempt in range(attempts):
+            started = time.monotonic()
+            try:
+                response = self._transport(request)
+            except APIConnectionError as exc:
+                retryable = options.retry_timeout or not isinstance(exc, APITimeoutError)
+                self._log_attempt(url, "failed (%s)" % exc.code, started, attempt)
+                if not retryable or attempt + 1 == attempts:
+                    raise
+                self._sleep_before_retry(attempt, None, url, exc.code)
+                continue
+            self._log_attempt(url, str(response.status), started, attempt)
+            if 200 <= response.status < 300:
+                return self._decode(response, url, problem)
+            error = self._api_error(response, url)
+            if response.status not in _RETRY_STATUSES or attempt + 1 == attempts:
+                raise error
+            if error.retry_after is not None and error.retry_after > _MAX_RETRY_AFTER_SECONDS:
+                raise error
+            self._sleep_before_retry(attempt, error.retry_after, url, str(response.status))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _sleep_before_retry(self, attempt: int, retry_after: Optional[float], url: str, why: str) -> None:
+        if retry_after is not None:
+            delay = retry_after  # the server's word, taken as given
+        elif self._options.retry_delay:
+            import random  # only retries need it
+
+            delay = _backoff_delay(self._options.retry_delay, attempt, random.random())
+        else:
+            delay = 0.0
+        logger = _logger()
+        if logger is not None:
+            logger.info(
+                "retrying POST %s in %.3fs after %s (attempt %d of %d)",
+                _redact(url, self._options.secret),
+                delay,
+                why,
+                attempt + 2,
+                self._options.retries + 1,
+            )
+        if delay:
+            time.sleep(delay)
+
+    def _log_attempt(self, url: str, outcome: str, started: float, attempt: int) -> None:
+        logger = _logger()
+        if logger is not None and logger.isEnabledFor(10):  # logging.DEBUG
+            logger.debug(
+                "POST %s -> %s in %.1f ms (attempt %d of %d)",
+                _redact(url, self._options.secret),
+                outcome,
+                (time.monotonic() - started) * 1000.0,
+                attempt + 1,
+                self._options.retries + 1,
+            )
+
+    def _api_error(self, response: HTTPResponse, url: str) -> APIError:
+        """Build the APIError for a non-2xx response (code and message from a JSON body when present)."""
+        status = response.status
+        code = _STATUS_CODES.get(status, "ERROR_%d" % status)
+        message = _reason(status)
+        try:
+            payload = json.loads(response.body)
+        except ValueError:
+            payload = None
+        if isinstance(payload, dict):
+            if isinstance(payload.get("code"), str) and payload["code"]:
+                code = payload["code"]
+            if isinstance(payload.get("message"), str) and payload["message"]:
+                message = payload["message"]
+        if 300 <= status < 400:
+            location = response.headers.get("location", "(no Location header)")
+            message = "the server redirected to %s (%s); redirects are not followed" % (location, message)
+        return self._error(response, url, message, code, _retry_after(response.headers))
+
+    def _decode(self, response: HTTPResponse, url: str, problem: Callable[[Any], Optional[str]]) -> Any:
+        try:
+            payload = json.loads(response.body)
+        except ValueError:  # UnicodeDecodeError and JSONDecodeError are both ValueErrors
+            why: Optional[str] = "its body is not JSON"
+        else:
+            why = problem(payload)
+        if why is None:
+            return payload
+        raise self._error(response, url, "the server answered %d but %s" % (response.status, why), "INVALID_RESPONSE")
+
+    def _error(
+        self, response: HTTPResponse, url: str, message: str, code: str, retry_after: Optional[float] = None
+    ) -> APIError:
+        """An APIError for *response* with the secret masked in every text it carries."""
+        secret = self._options.secret
+        return APIError(
+            _redact(message, secret),
+            _redact(code, secret),
+            status=response.status,
+            url=_redact(url, secret),
+            headers=_Headers([(name, _redact(value, secret)) for name, value in response.headers.items()]),
+            body=_redact(response.body[:_MAX_ERROR_BODY_BYTES].decode("utf-8", "replace"), secret),
+            retry_after=retry_after,
+        )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Public API
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _session_problem(session: Any) -> Optional[str]:
+    """What keeps a decoded createBotSession answer from being a session, or None if it is one."""
+    if not isinstance(session, dict):
+        return "its body is not a JSON object"
+    for key in ("id", "conversationId", "token"):
+        if not isinstance(session.get(key), str):
+            return "its %r is not a string" % key
+    expires_at = session.get("expiresAt")
+    if isinstance(expires_at, bool) or not isinstance(expires_at, (int, float)):
+        return "its 'expiresAt' is not a number"
+    return None
+
+
+def create_bot_session(
+    client: ChatBotKitClient, bot_id: str, request: Optional[Mapping[str, Any]] = None
+) -> BotSessionCreateResponse:
+    """Create a session for bot *bot_id* and return it: ``{id, conversationId, token, expiresAt, ...}``.
+
+    *request* is the createBotSession body (``durationInSeconds``, ``messages``, ``meta``, or more);
+    it is checked against the schema's types first, so a malformed one raises ValueError or TypeError
+    naming the field before any network I/O. Failures raise APIError, APIConnectionError or
+    APITimeoutError after the client's retries.
+    """
+    if not isinstance(client, ChatBotKitClient):
+        raise TypeError("client must be a ChatBotKitClient, not %s" % type(client).__name__)
+    url = client._url(_SESSION_PATH_TEMPLATE, {"botId": _check_bot_id(bot_id)})
+    body = _session_request_body(request)
+    session = client._post_json(url, body, _session_problem)
+    return session  # type: ignore[no-any-return]
+
+
+class BotSessionClient(ChatBotKitClient):
+    """A client for bot sessions: ``BotSessionClient(secret=...).create("bot-id", {...})``."""
+
+    __slots__ = ()
+
+    def create(self, bot_id: str, request: Optional[Mapping[str, Any]] = None) -> BotSessionCreateResponse:
+        """Create a session for bot *bot_id*; see ``create_bot_session`` for *request*, result and errors."""
+        return create_bot_session(self, bot_id, request)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------------------
+
+
+_PROG = "chatbotkit-session"
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the command line (``chatbotkit-session BOT_ID ...``) and return its exit status.
+
+    Exit 0 on success (the session as JSON on stdout), 1 for an API or network error, 2 for a usage or
+    configuration error; errors are one line on stderr, never a traceback, never the secret.
+    """
+    import os
+
+    return _run_cli(sys.argv[1:] if argv is None else argv, os.environ)
+
+
+class _UsageError(Exception):
+    """A command-line mistake: reported with the usage line, exit status 2."""
+
+
+def _run_cli(argv: List[str], environ: Mapping[str, str]) -> int:
+    import argparse  # kept out of import time: only the command line needs it
+
+    parser = argparse.ArgumentParser(
+        prog=_PROG,
+        description="Create a ChatBotKit bot session and print it as JSON. The secret comes from "
+        "CHATBOTKIT_API_SECRET (and CHATBOTKIT_API_RUNAS_USERID, CHATBOTKIT_API_BASE_URL are read too).",
+    )
+    parser.add_argument("bot_id", metavar="BOT_ID", help="the bot to open a session with")
+    parser.add_argument("--message", action="append", default=[], metavar="TYPE:TEXT", help="add a message (repeatable), e.g. user:Hello")
+    parser.add_argument("--duration", metavar="SECONDS", help="durationInSeconds: how long the session stays open")
+    parser.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE", help="add a meta entry (repeatable)")
+    parser.add_argument("--request-json", metavar="FILE|-", help="read a whole request object from a file or stdin; flags add to it")
+    parser.add_argument("--base-url", metavar="URL", help="API base URL (default: CHATBOTKIT_API_BASE_URL or %s)" % DEFAULT_BASE_URL)
+    parser.add_argument("--timeout", type=float, metavar="S", help="seconds per attempt (default 30)")
+    parser.add_argument("--retries", type=int, metavar="N", help="retries after the first attempt (default 3)")
+    parser.add_argument("--dry-run", action="store_true", help="print the request instead of sending it (no secret needed)")
+    parser.add_argument("--version", action="version", version="%(prog)s " + __version__)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # argparse has printed usage and error, or --help / --version
+        return exit_.code if isinstance(exit_.code, int) else 2
+    try:
+        request = _cli_request(args)
+        client = BotSessionClient(_cli_options(args, environ))
+        url = client._url(_SESSION_PATH_TEMPLATE, {"botId": _check_bot_id(args.bot_id)})
+        body = _session_request_body(request)
+    except (ValueError, TypeError, _UsageError) as exc:
+        parser.print_usage(sys.stderr)
+        sys.stderr.write("%s: error: %s\n" % (_PROG, exc))
+        return 2
+    if args.dry_run:
+        sys.stdout.write("POST %s\n" % url)
+        for name, value in client._headers.items():
+            sys.stdout.write("%s: %s\n" % (name, "Bearer ***" if name == "authorization" else value))
+        sys.stdout.write("\n%s\n" % json.dumps(json.loads(body), indent=2))
+        if not client.options.secret:
+            sys.stderr.write("%s: note: CHATBOTKIT_API_SECRET is not set; a real call needs it\n" % _PROG)
+        return 0
+    try:
+        session = client._post_json(url, body, _session_problem)
+    except ChatBotKitError as exc:
+        sys.stderr.write("%s: error: %s\n" % (_PROG, exc))
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("%s: interrupted\n" % _PROG)
+        return 130
+    sys.stdout.write(json.dumps(session, indent=2) + "\n")
+    return 0
+
+
+def _cli_options(args: Any, environ: Mapping[str, str]) -> ClientOptions:
+    overrides: Dict[str, Any] = {}
+    for name in ("base_url", "timeout", "retries"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
+    if args.dry_run and not environ.get("CHATBOTKIT_API_SECRET"):
+        overrides["secret"] = ""
+    return ClientOptions.from_env(environ, **overrides)
+
+
+def _cli_request(args: Any) -> Dict[str, Any]:
+    request: Dict[str, Any] = {}
+    if args.request_json is not None:
+        request = _read_request_json(args.request_json)
+    if args.message:
+        messages = request.get("messages", [])
+        if not isinstance(messages, list):
+            raise _UsageError("--request-json: messages must be a list to add --message to it")
+        for item in args.message:
+            kind, colon, text = item.partition(":")
+            if not colon or not kind:
+                raise _UsageError("--message must be TYPE:TEXT (for example user:Hello), got %r" % item)
+            messages = messages + [{"type": kind, "text": text}]
+        request["messages"] = messages
+    if args.meta:
+        meta = request.get("meta", {})
+        if not isinstance(meta, dict):
+            raise _UsageError("--request-json: meta must be an object to add --meta to it")
+        meta = dict(meta)
+        for item in args.meta:
+            key, equals, value = item.partition("=")
+            if not equals or not key:
+                raise _UsageError("--meta must be KEY=VALUE, got %r" % item)
+            meta[key] = value
+        request["meta"] = meta
+    if args.duration is not None:
+        request["durationInSeconds"] = _cli_number("--duration", args.duration)
+    return request
+
+
+def _read_request_json(source: str) -> Dict[str, Any]:
+    try:
+        if source == "-":
+            text = sys.stdin.read()
+        else:
+            with open(source, encoding="utf-8") as handle:
+                text = handle.read()
+        request = json.loads(text)
+    except OSError as exc:
+        raise _UsageError("--request-json: cannot read %s: %s" % (source, exc.strerror or exc)) from None
+    except ValueError as exc:
+        raise _UsageError("--request-json: %s is not valid JSON: %s" % (source, exc)) from None
+    if not isinstance(request, dict):
+        raise _UsageError("--request-json: %s must hold a JSON object" % source)
+    return request
+
+
+def _cli_number(flag: str, text: str) -> float:
+    try:
+        number = float(text) if any(char in text for char in ".eEn") else int(text)
+    except ValueError:
+        raise _UsageError("%s must be a number, got %r" % (flag, text)) from None
+    if not math.isfinite(number):
+        raise _UsageError("%s must be a finite number, got %r" % (flag, text))
+    return number
+
+
+if __name__ == "__main__":
+    sys.exit(main())

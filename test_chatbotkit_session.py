@@ -1,0 +1,1006 @@
+# SPDX-License-Identifier: MIT
+"""Tests for chatbotkit_session: plain unittest, real loopback servers, no third-party packages.
+
+Run with ``python -m unittest``. Contract tests against ChatBotKit's published OpenAPI document run when
+CHATBOTKIT_CONTRACT_BASE_URL points at a Prism mock of it (``.ci/run`` starts one); they skip otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import email.utils
+import gc
+import http.server
+import io
+import json
+import logging
+import os
+import random
+import re
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.request
+import warnings
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import chatbotkit_session as cbk
+
+HERE = Path(__file__).resolve().parent
+MODULE_FILE = HERE / "chatbotkit_session.py"
+SHARED = HERE.parent / "shared"
+OPENAPI_FILE = SHARED / "chatbotkit-openapi" / "bot-session-v1.json"
+SECRET = "sk-test-4f1c9a7e2b"
+SESSION = {"id": "ses_1", "conversationId": "conv_1", "token": "tok_1", "expiresAt": 1790000000000}
+TEMPLATE_KEY = "/api/v1/bot/{botId}/session/create"
+
+# A test-only certificate authority and a server certificate it signed (localhost, api.chatbotkit.com,
+# 127.0.0.1, ::1), valid until 2126. Made for these tests with openssl; they protect nothing.
+TEST_CA_PEM = """-----BEGIN CERTIFICATE-----
+MIIByzCCAXGgAwIBAgIUd4nbnJ3eRbAXdUsSVWp1jZ7xNIUwCgYIKoZIzj0EAwIw
+MjEwMC4GA1UEAwwnY2hhdGJvdGtpdF9zZXNzaW9uIHRlc3QgQ0EgKHRlc3RzIG9u
+bHkpMCAXDTI2MTEyMjAyMzUzNVoYDzIxMjYxMDI5MDIzNTM1WjAyMTAwLgYDVQQD
+DCdjaGF0Ym90a2l0X3Nlc3Npb24gdGVzdCBDQSAodGVzdHMgb25seSkwWTATBgcq
+hkjOPQIBBggqhkjOPQMBBwNCAATxcyK/Ai9hxc1et8L/3eHH4u1zH/djTzdvgD4s
+5fAxDhUvc8JymL5MGiKOnPRW6MJHOMzGnenN+hAIlyK60tVxo2MwYTAdBgNVHQ4E
+FgQUZyreG1aWFo41xodViBEORGUSzw4wHwYDVR0jBBgwFoAUZyreG1aWFo41xodV
+iBEORGUSzw4wDwYDVR0TAQH/BAUwAwEB/zAOBgNVHQ8BAf8EBAMCAQYwCgYIKoZI
+zj0EAwIDSAAwRQIgK3/KSNtWehTtBQG8NYQRN3G7mx9w2yIw/H3sjKRbDKoCIQCS
+AeHoLoJjU4vot3DbChqkOF1md9jofBAnPshXW8mU9Q==
+-----END CERTIFICATE-----
+"""
+TEST_SERVER_PEM = """-----BEGIN CERTIFICATE-----
+MIIB7zCCAZagAwIBAgIUBVTBhTrJmOlB0TX42U7YyGX83TEwCgYIKoZIzj0EAwIw
+MjEwMC4GA1UEAwwnY2hhdGJvdGtpdF9zZXNzaW9uIHRlc3QgQ0EgKHRlc3RzIG9u
+bHkpMCAXDTI2MTEyMjAyMzUzNVoYDzIxMjYxMDI5MDIzNTM1WjAUMRIwEAYDVQQD
+DAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAATLn/d2RAtq3JGr
+lbo0FiILui5oxDkK/Pq2EKTpKL2N8OAOsdM6yA3cjyxF7u/OPZ2SFOiUe69GmWaO
+E+unLtjDo4GlMIGiMEAGA1UdEQQ5MDeCCWxvY2FsaG9zdIISYXBpLmNoYXRib3Rr
+aXQuY29thwR/AAABhxAAAAAAAAAAAAAAAAAAAAABMAkGA1UdEwQCMAAwEwYDVR0l
+BAwwCgYIKwYBBQUHAwEwHQYDVR0OBBYEFLBGelLDkOj7kt2ABBmblUhaaAT3MB8G
+A1UdIwQYMBaAFGcq3htWlhaONcaHVYgRDkRlEs8OMAoGCCqGSM49BAMCA0cAMEQC
+IFMCNSem8ftJoE7J0rTB2juzrtinR4crbey71kPOBTZIAiBICkpAMxDFJD412giQ
+TU1qvxdMjo2icQcCg87+6fQ3dQ==
+-----END CERTIFICATE-----
+"""
+TEST_SERVER_KEY = """-----BEGIN EC PRIVATE KEY-----
+MHcCAQEEIPZnVOhOq5jQ2b8PFzTTrOV3oKVqpjZqVtvDB37srDe0oAoGCCqGSM49
+AwEHoUQDQgAEy5/3dkQLatyRq5W6NBYiC7ouaMQ5Cvz6thCk6Si9jfDgDrHTOsgN
+3I8sRe7vzj2dkhTolHuvRplmjhPrpy7Yww==
+-----END EC PRIVATE KEY-----
+"""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Test fixtures: loopback servers, fake transports, certificates
+# ---------------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Recorded:
+    """One request as a loopback server received it."""
+
+    method: str
+    path: str
+    headers: Dict[str, str]
+    body: bytes
+    client_port: int
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def reply(handler: http.server.BaseHTTPRequestHandler, status: int, body: bytes = b"", headers: Any = (), content_type: Optional[str] = "application/json") -> None:
+    handler.send_response(status)
+    for name, value in headers:
+        handler.send_header(name, value)
+    if content_type:
+        handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+def json_reply(handler: http.server.BaseHTTPRequestHandler, status: int, payload: Any, headers: Any = ()) -> None:
+    reply(handler, status, json.dumps(payload).encode("utf-8"), headers)
+
+
+def session_app(handler: http.server.BaseHTTPRequestHandler, record: Recorded) -> None:
+    """A small stand-in for the API: sessions for any bot, 401 without a bearer, 404 for 'missing-bot'."""
+    match = re.fullmatch(r"(/api)?/v1/bot/([^/]+)/session/create", record.path)
+    if record.method != "POST" or not match:
+        json_reply(handler, 404, {"code": "NOT_FOUND", "message": "no such route"})
+    elif not record.headers.get("authorization", "").startswith("Bearer "):
+        json_reply(handler, 401, {"code": "NOT_AUTHENTICATED", "message": "a bearer token is required"})
+    elif match.group(2) == "missing-bot":
+        json_reply(handler, 404, {"code": "NOT_FOUND", "message": "bot not found"})
+    else:
+        request = record.json()
+        json_reply(handler, 200, dict(SESSION, messages=request.get("messages", [])))
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: "_HTTPServer"
+
+    def setup(self) -> None:
+        super().setup()
+        if self.server.idle_timeout is not None:
+            self.connection.settimeout(self.server.idle_timeout)
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        record = Recorded(
+            self.command,
+            self.path,
+            {name.lower(): value for name, value in self.headers.items()},
+            self.rfile.read(length),
+            self.client_address[1],
+        )
+        with self.server.lock:
+            self.server.requests.append(record)
+        self.server.app(self, record)
+
+    do_GET = do_POST
+
+    def do_CONNECT(self) -> None:
+        """Act as an HTTPS proxy that is also the API: answer CONNECT, then speak TLS as the target host."""
+        with self.server.lock:
+            self.server.tunnels.append(self.path)
+        self.send_response(200, "Connection established")
+        self.end_headers()
+        tls = self.server.tls_context().wrap_socket(self.connection, server_side=True)
+        self.connection = tls
+        self.rfile = tls.makefile("rb")
+        self.wfile = tls.makefile("wb")
+        self.close_connection = False
+
+    def finish(self) -> None:
+        with contextlib.suppress(OSError):
+            super().finish()
+        if isinstance(self.connection, ssl.SSLSocket):
+            self.connection.close()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        pass
+
+
+class _HTTPServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    app: Callable[[http.server.BaseHTTPRequestHandler, Recorded], None]
+    idle_timeout: Optional[float]
+    tls_context: Callable[[], ssl.SSLContext]
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that hangs up early is part of several tests
+
+
+class LoopbackServer:
+    """A threaded HTTP/1.1 server on 127.0.0.1 with a free port, recording every request it receives."""
+
+    def __init__(self, app: Callable[..., None] = session_app, *, tls: bool = False, idle_timeout: Optional[float] = None) -> None:
+        self.httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
+        self.httpd.app = app
+        self.httpd.idle_timeout = idle_timeout
+        self.httpd.requests = []  # type: ignore[attr-defined]
+        self.httpd.tunnels = []  # type: ignore[attr-defined]
+        self.httpd.lock = threading.Lock()  # type: ignore[attr-defined]
+        self.httpd.tls_context = server_tls_context
+        if tls:
+            self.httpd.socket = server_tls_context().wrap_socket(self.httpd.socket, server_side=True)
+        self.scheme = "https" if tls else "http"
+        self.port = self.httpd.server_address[1]
+        self.url = "%s://127.0.0.1:%d" % (self.scheme, self.port)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    @property
+    def requests(self) -> List[Recorded]:
+        return list(self.httpd.requests)  # type: ignore[attr-defined]
+
+    @property
+    def tunnels(self) -> List[str]:
+        return list(self.httpd.tunnels)  # type: ignore[attr-defined]
+
+    def connections(self) -> int:
+        return len({record.client_port for record in self.requests})
+
+    def __enter__(self) -> "LoopbackServer":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self._thread.join(5)
+
+
+_CERT_DIR = tempfile.mkdtemp(prefix="cbk-test-certs-")
+
+
+def cert_file(name: str, text: str) -> str:
+    path = os.path.join(_CERT_DIR, name)
+    if not os.path.exists(path):
+        with open(path, "w") as handle:
+            handle.write(text)
+    return path
+
+
+def server_tls_context() -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file("server.pem", TEST_SERVER_PEM), cert_file("server.key", TEST_SERVER_KEY))
+    return context
+
+
+def client_tls_context() -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=cert_file("ca.pem", TEST_CA_PEM))
+
+
+class FakeTransport:
+    """A transport passed in: hands out the given responses or raises the given exceptions, in order."""
+
+    def __init__(self, *outcomes: Any) -> None:
+        self.outcomes = list(outcomes) or [cbk.HTTPResponse(200, {}, json.dumps(SESSION).encode())]
+        self.requests: List[cbk.HTTPRequest] = []
+
+    def __call__(self, request: cbk.HTTPRequest) -> cbk.HTTPResponse:
+        self.requests.append(request)
+        outcome = self.outcomes.pop(0) if len(self.outcomes) > 1 else self.outcomes[0]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome  # type: ignore[no-any-return]
+
+
+def never_called(request: cbk.HTTPRequest) -> cbk.HTTPResponse:
+    raise AssertionError("the transport must not be called")
+
+
+def json_response(status: int, payload: Any, headers: Any = None) -> cbk.HTTPResponse:
+    return cbk.HTTPResponse(status, headers or {"Content-Type": "application/json"}, json.dumps(payload).encode())
+
+
+def make_client(server: LoopbackServer, **options: Any) -> cbk.BotSessionClient:
+    settings: Dict[str, Any] = {"secret": SECRET, "base_url": server.url, "retry_delay": 0, "timeout": 5}
+    settings.update(options)
+    return cbk.BotSessionClient(**settings)
+
+
+def unused_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def clean_env(**extra: str) -> Dict[str, str]:
+    """This process's environment without proxy or ChatBotKit settings, plus *extra*."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.lower().endswith("_proxy") and not key.startswith("CHATBOTKIT_") and not key.startswith("SSL_CERT")
+    }
+    env.update(extra)
+    return env
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Module shape
+# ---------------------------------------------------------------------------------------------------------
+
+
+class TestModuleShape(unittest.TestCase):
+    def test_version_and_licence_are_in_the_file_header(self) -> None:
+        self.assertRegex(cbk.__version__, r"^\d+\.\d+\.\d+$")
+        head = MODULE_FILE.read_text(encoding="utf-8")[:1200]
+        self.assertIn("SPDX-License-Identifier: MIT", head)
+        self.assertIn("Home:", head)
+
+    def test_public_names_are_exported_and_typed_dicts_exist(self) -> None:
+        for name in cbk.__all__:
+            self.assertTrue(hasattr(cbk, name), name)
+        self.assertEqual(set(cbk.BotSessionMessage.__annotations__), {"type", "text"})
+        self.assertEqual(cbk.BotSessionCreateResponse.__required_keys__, frozenset({"id", "conversationId", "token", "expiresAt"}))
+        self.assertEqual(cbk.BotSessionCreateRequest.__required_keys__, frozenset())
+
+    def test_imports_only_the_standard_library_and_not_argparse(self) -> None:
+        code = "import sys; sys.path.insert(0, '.'); import chatbotkit_session; print(sorted(m for m in ('argparse', 'logging') if m in sys.modules))"
+        out = subprocess.run([sys.executable, "-I", "-S", "-c", code], cwd=str(HERE), capture_output=True, text=True, check=True)
+        self.assertEqual(out.stdout.strip(), "[]")
+
+    def test_error_hierarchy(self) -> None:
+        self.assertTrue(issubclass(cbk.APIError, cbk.ChatBotKitError))
+        self.assertTrue(issubclass(cbk.APITimeoutError, cbk.APIConnectionError))
+        self.assertTrue(issubclass(cbk.APIConnectionError, cbk.ChatBotKitError))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Wire format: URL, path, body, headers
+# ---------------------------------------------------------------------------------------------------------
+
+
+class TestWireFormat(unittest.TestCase):
+    def sent(self, bot_id: str = "bot1", request: Any = None, **options: Any) -> cbk.HTTPRequest:
+        transport = FakeTransport()
+        cbk.BotSessionClient(secret=SECRET, transport=transport, **options).create(bot_id, request)
+        self.assertEqual(len(transport.requests), 1)
+        return transport.requests[0]
+
+    def test_official_host_drops_the_api_prefix(self) -> None:
+        self.assertEqual(self.sent().url, "https://api.chatbotkit.com/v1/bot/bot1/session/create")
+
+    def test_other_hosts_keep_the_api_prefix_and_base_path_is_replaced(self) -> None:
+        sent = self.sent(base_url="https://proxy.example.com/some/path")
+        self.assertEqual(sent.url, "https://proxy.example.com/api/v1/bot/bot1/session/create")
+
+    def test_bot_id_is_escaped_as_one_path_segment(self) -> None:
+        sent = self.sent("a/b c?d#e%é")
+        self.assertEqual(sent.url, "https://api.chatbotkit.com/v1/bot/a%2Fb%20c%3Fd%23e%25%C3%A9/session/create")
+
+    def test_host_and_protocol_override_the_base_url(self) -> None:
+        sent = self.sent(base_url="https://example.com", host="localhost:8443", protocol="http")
+        self.assertEqual(sent.url, "http://localhost:8443/api/v1/bot/bot1/session/create")
+        self.assertEqual(self.sent(host="api.chatbotkit.com").url, "https://api.chatbotkit.com/v1/bot/bot1/session/create")
+
+    def test_endpoints_accept_the_template_key_and_fill_in_the_bot_id(self) -> None:
+        sent = self.sent("a/b", endpoints={TEMPLATE_KEY: "/bot/{botId}/session/create"})
+        self.assertEqual(sent.url, "https://api.chatbotkit.com/bot/a%2Fb/session/create")
+
+    def test_endpoints_accept_the_concrete_path_and_absolute_urls(self) -> None:
+        sent = self.sent("x", endpoints={"/api/v1/bot/x/session/create": "/custom"})
+        self.assertEqual(sent.url, "https://api.chatbotkit.com/custom")
+        sent = self.sent("x", endpoints={TEMPLATE_KEY: "https://other.example.com/v2/{botId}"})
+        self.assertEqual(sent.url, "https://other.example.com/v2/x")
+
+    def test_method_body_and_headers(self) -> None:
+        request = {"durationInSeconds": 60, "messages": [{"type": "user", "text": "Hé"}], "meta": {"k": [1, None]}}
+        sent = self.sent(request=request, run_as_user_id="u1", run_as_child_user_email="c@example.com", timezone="Europe/Paris")
+        self.assertEqual(sent.method, "POST")
+        self.assertEqual(json.loads(sent.body), request)
+        self.assertEqual(sent.headers["Content-Type"], "application/json")
+        self.assertEqual(sent.headers["authorization"], "Bearer " + SECRET)
+        self.assertEqual(sent.headers["X-RunAs-User-Id"], "u1")
+        self.assertEqual(sent.headers["x-runas-child-user-email"], "c@example.com")
+        self.assertEqual(sent.headers["x-timezone"], "Europe/Paris")
+        self.assertEqual(sent.headers["user-agent"], "chatbotkit-session-python/%s (Python %d.%d)" % ((cbk.__version__,) + sys.version_info[:2]))
+        self.assertEqual(sent.timeout, 30.0)
+
+    def test_no_request_sends_an_empty_object_and_no_secret_sends_no_authorization(self) -> None:
+        transport = FakeTransport()
+        cbk.BotSessionClient(transport=transport).create("b")
+        self.assertEqual(transport.requests[0].body, b"{}")
+        self.assertNotIn("authorization", transport.requests[0].headers)
+
+    def test_client_headers_are_sent_and_computed_headers_win(self) -> None:
+        sent = self.sent(headers={"X-Extra": "1", "Authorization": "Bearer other", "content-type": "text/plain", "User-Agent": "mine/1"})
+        self.assertEqual(sent.headers["x-extra"], "1")
+        self.assertEqual(sent.headers["authorization"], "Bearer " + SECRET)
+        self.assertEqual(sent.headers["content-type"], "application/json")
+        self.assertEqual(sent.headers["user-agent"], "mine/1")  # a caller may name their own agent
+
+    def test_request_mappings_and_tuples_are_sent_as_json(self) -> None:
+        request = MappingProxyType({"messages": ({"type": "bot", "text": "x"},), "meta": MappingProxyType({"a": 1.5})})
+        self.assertEqual(json.loads(self.sent(request=request).body), {"messages": [{"type": "bot", "text": "x"}], "meta": {"a": 1.5}})
+
+    def test_unknown_fields_and_message_types_pass_through(self) -> None:
+        request = {"messages": [{"type": "shout", "text": "x", "extra": True}], "future": {"nested": [1]}}
+        self.assertEqual(json.loads(self.sent(request=request).body), request)
+
+    def test_real_server_receives_the_exact_request(self) -> None:
+        with LoopbackServer() as server:
+            session = make_client(server).create("bot 1", {"messages": [{"type": "user", "text": "hi"}]})
+        self.assertEqual(session["token"], "tok_1")
+        self.assertEqual(session["messages"], [{"type": "user", "text": "hi"}])
+        (record,) = server.requests
+        self.assertEqual((record.method, record.path), ("POST", "/api/v1/bot/bot%201/session/create"))
+        self.assertEqual(record.headers["authorization"], "Bearer " + SECRET)
+        self.assertEqual(record.headers["content-type"], "application/json")
+        self.assertTrue(record.headers["user-agent"].startswith("chatbotkit-session-python/"))
+        self.assertEqual(record.json(), {"messages": [{"type": "user", "text": "hi"}]})
+
+    def test_functional_form_matches_the_method(self) -> None:
+        transport = FakeTransport()
+        client = cbk.BotSessionClient(secret=SECRET, transport=transport)
+        self.assertEqual(cbk.create_bot_session(client, "b", {"meta": {}}), client.create("b", {"meta": {}}))
+        self.assertEqual(transport.requests[0].url, transport.requests[1].url)
+        self.assertEqual(transport.requests[0].body, transport.requests[1].body)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Options, extend, immutability, environment
+# ---------------------------------------------------------------------------------------------------------
+
+
+class TestOptions(unittest.TestCase):
+    def test_defaults(self) -> None:
+        options = cbk.ClientOptions()
+        self.assertEqual((options.secret, options.base_url, options.timeout, options.retries), ("", "https://api.chatbotkit.com", 30.0, 3))
+        self.assertEqual((options.retry_delay, options.retry_timeout, options.max_response_bytes), (0.25, True, 16 * 1024 * 1024))
+        self.assertFalse(options.allow_insecure_http)
+
+    def test_bad_options_raise_naming_the_field(self) -> None:
+        cases: List[Tuple[Dict[str, Any], type, str]] = [
+            ({"timeout": 0}, ValueError, "timeout"),
+            ({"timeout": -1}, ValueError, "timeout"),
+            ({"timeout": float("nan")}, ValueError, "timeout"),
+            ({"timeout": "5"}, TypeError, "timeout"),
+            ({"retries": -1}, ValueError, "retries"),
+            ({"retries": 1.5}, TypeError, "retries"),
+            ({"retries": True}, TypeError, "retries"),
+            ({"retry_delay": -0.1}, ValueError, "retry_delay"),
+            ({"base_url": "ftp://example.com"}, ValueError, "base_url"),
+            ({"base_url": "https://"}, ValueError, "base_url"),
+            ({"base_url": "example.com"}, ValueError, "base_url"),
+            ({"base_url": "https://example.com:99999"}, ValueError, "base_url"),
+            ({"base_url": "https://user:pw@example.com"}, ValueError, "base_url"),
+            ({"base_url": 5}, TypeError, "base_url"),
+            ({"host": "exa mple.com/x"}, ValueError, "host"),
+            ({"host": "example.com:http"}, ValueError, "host"),
+            ({"protocol": "ftp"}, ValueError, "protocol"),
+            ({"endpoints": {TEMPLATE_KEY: "relative/path"}}, ValueError, "endpoints"),
+            ({"endpoints": {TEMPLATE_KEY: "//host/path"}}, ValueError, "endpoints"),
+            ({"endpoints": {TEMPLATE_KEY: 5}}, TypeError, "endpoints"),
+            ({"endpoints": ["x"]}, TypeError, "endpoints"),
+            ({"headers": {"Bad Name": "x"}}, ValueError, "headers"),
+            ({"headers": {"X-Ok": "a\r\nInjected: 1"}}, ValueError, "headers"),
+            ({"headers": {"Content-Length": "1"}}, ValueError, "headers"),
+            ({"run_as_user_id": "a\nb"}, ValueError, "run_as_user_id"),
+            ({"timezone": 3}, TypeError, "timezone"),
+            ({"retry_timeout": "yes"}, TypeError, "retry_timeout"),
+            ({"transport": "not callable"}, TypeError, "transport"),
+            ({"ssl_context": object()}, TypeError, "ssl_context"),
+            ({"max_response_bytes": 0}, ValueError, "max_response_bytes"),
+            ({"secret": 123}, TypeError, "secret"),
+            ({"secret": "has space"}, ValueError, "secret"),
+        ]
+        for kwargs, error, field in cases:
+            with self.subTest(kwargs=kwargs):
+                with self.assertRaises(error) as caught:
+                    cbk.ClientOptions(**kwargs)
+                self.assertIn(field, str(caught.exception))
+
+    def test_valid_edge_options_are_accepted(self) -> None:
+        cbk.ClientOptions(timeout=None, retries=0, retry_delay=0, host="[::1]:8080", protocol="https:")
+        cbk.ClientOptions(endpoints={TEMPLATE_KEY: "http://127.0.0.1:1/x"}, secret="s")
+
+    def test_options_are_deeply_read_only(self) -> None:
+        headers = {"X-A": "1"}
+        options = cbk.ClientOptions(headers=headers, endpoints={"/a": "/b"})
+        headers["X-A"] = "changed"
+        self.assertEqual(options.headers["x-a"], "1")
+        with self.assertRaises(dataclasses.FrozenInstanceError):
+            options.secret = "x"  # type: ignore[misc]
+        with self.assertRaises(TypeError):
+            options.headers["X-B"] = "2"  # type: ignore[index]
+        with self.assertRaises(TypeError):
+            options.endpoints["/c"] = "/d"  # type: ignore[index]
+
+    def test_extend_merges_headers_and_endpoints_and_replaces_the_rest(self) -> None:
+        base = cbk.ClientOptions(secret="a", headers={"X-One": "1", "X-Two": "2"}, endpoints={"/a": "/b"}, timeout=10)
+        extended = base.extend(headers={"x-two": "22", "X-Three": "3"}, endpoints={"/c": "/d"}, timeout=None, secret="b")
+        self.assertEqual(dict(extended.headers), {"X-One": "1", "x-two": "22", "X-Three": "3"})
+        self.assertEqual(dict(extended.endpoints), {"/a": "/b", "/c": "/d"})
+        self.assertEqual((extended.timeout, extended.secret), (None, "b"))
+        self.assertEqual((dict(base.headers), base.timeout, base.secret), ({"X-One": "1", "X-Two": "2"}, 10, "a"))
+
+    def test_extend_rejects_unknown_names_and_validates(self) -> None:
+        with self.assertRaisesRegex(TypeError, "bogus"):
+            cbk.ClientOptions().extend(bogus=1)
+        with self.assertRaisesRegex(ValueError, "retries"):
+            cbk.ClientOptions().extend(retries=-2)
+
+    def test_client_extend_returns_a_new_instance_of_the_same_class(self) -> None:
+        class MyClient(cbk.BotSessionClient):
+            __slots__ = ()
+
+        transport = FakeTransport()
+        client = MyClient(secret="a", transport=transport, headers={"X-A": "1"})
+        child = client.extend(headers={"X-B": "2"}, run_as_user_id="u")
+        self.assertIsInstance(child, MyClient)
+        self.assertIsNot(child, client)
+        self.assertEqual(dict(child.options.headers), {"X-A": "1", "X-B": "2"})
+        self.assertIsNone(client.options.run_as_user_id)
+        child.create("b")
+        self.assertEqual(transport.requests[0].headers["x-runas-user-id"], "u")
+        self.assertEqual(transport.requests[0].headers["x-a"], "1")
+
+    def test_client_accepts_options_plus_keywords(self) -> None:
+        options = cbk.ClientOptions(secret="a", timeout=3)
+        client = cbk.BotSessionClient(options, timeout=4)
+        self.assertEqual((client.options.secret, client.options.timeout), ("a", 4))
+        with self.assertRaises(TypeError):
+            cbk.BotSessionClient("not options")  # type: ignore[arg-type]
+
+    def test_client_is_immutable(self) -> None:
+        client = cbk.BotSessionClient(secret="a")
+        with self.assertRaises(AttributeError):
+            client.options = cbk.ClientOptions()  # type: ignore[misc]
+        with self.assertRaises(AttributeError):
+            client.anything = 1  # type: ignore[attr-defined]
+
+    def test_from_env_reads_the_variables(self) -> None:
+        env = {"CHATBOTKIT_API_SECRET": "s1", "CHATBOTKIT_API_RUNAS_USERID": "u1", "CHATBOTKIT_API_BASE_URL": "https://eu.example.com"}
+        options = cbk.ClientOptions.from_env(env, timeout=5)
+        self.assertEqual((options.secret, options.run_as_user_id, options.base_url, options.timeout), ("s1", "u1", "https://eu.example.com", 5))
+        self.assertEqual(cbk.ClientOptions.from_env(env, secret="s2").secret, "s2")
+
+    def test_from_env_requires_the_secret_unless_passed(self) -> None:
+        with self.assertRaisesRegex(ValueError, "CHATBOTKIT_API_SECRET"):
+            cbk.ClientOptions.from_env({})
+        with self.assertRaisesRegex(ValueError, "CHATBOTKIT_API_SECRET"):
+            cbk.ClientOptions.from_env({"CHATBOTKIT_API_SECRET": ""})
+        self.assertEqual(cbk.ClientOptions.from_env({}, secret="").secret, "")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Bad input fails before any I/O
+# ---------------------------------------------------------------------------------------------------------
+
+
+class TestInputValidation(unittest.TestCase):
+    client = cbk.BotSessionClient(secret=SECRET, transport=never_called)
+
+    def test_bad_bot_ids(self) -> None:
+        for bot_id, error in [(None, TypeError), (42, TypeError), ("", ValueError), ("   ", ValueError), (".", ValueError), ("..", ValueError), ("a\nb", ValueError), ("a\x00", ValueError), ("a\x7f", ValueError)]:
+            with self.subTest(bot_id=bot_id):
+                with self.assertRaisesRegex(error, "bot_id"):
+                    self.client.create(bot_id)  # type: ignore[arg-type]
+
+    def test_bad_requests_name_the_field(self) -> None:
+        cases: List[Tuple[Any, type, str]] = [
+            ([("messages", [])], TypeError, "request must be a mapping"),
+            ("text", TypeError, "request must be a mapping"),
+            ({"durationInSeconds": "60"}, TypeError, "durationInSeconds"),
+            ({"durationInSeconds": True}, TypeError, "durationInSeconds"),
+            ({"durationInSeconds": None}, TypeError, "durationInSeconds"),
+            ({"durationInSeconds": float("nan")}, ValueError, "durationInSeconds"),
+            ({"durationInSeconds": float("inf")}, ValueError, "durationInSeconds"),
+            ({"messages": {"type": "user"}}, TypeError, "messages"),
+            ({"messages": "hello"}, TypeError, "messages"),
+            ({"messages": ["hello"]}, TypeError, r"messages\[0\]"),
+            ({"messages": [{"type": "user"}]}, TypeError, r"messages\[0\]\.text"),
+            ({"messages": [{"text": "x"}]}, TypeError, r"messages\[0\]\.type"),
+            ({"messages": [{"type": "user", "text": 5}]}, TypeError, r"messages\[0\]\.text"),
+            ({"messages": [{"type": None, "text": "x"}]}, TypeError, r"messages\[0\]\.type"),
+            ({"meta": []}, TypeError, "meta"),
+            ({"meta": "x"}, TypeError, "meta"),
+            ({"meta": {"when": object()}}, TypeError, r"request\.meta\.when"),
+            ({"meta": {"x": {1: "a"}}}, TypeError, r"request\.meta\.x"),
+            ({"meta": {"x": [1, {2}]}}, TypeError, r"request\.meta\.x\[1\]"),
+            ({"meta": {"x": float("nan")}}, ValueError, r"request\.meta\.x"),
+            ({"other": b"bytes"}, TypeError, r"request\.other"),
+        ]
+        for request, error, pattern in cases:
+            with self.subTest(request=request):
+                with self.assertRaisesRegex(error, pattern):
+                    self.client.create("bot", request)
+
+    def test_secret_over_plain_http_is_refused_except_on_loopback(self) -> None:
+        with self.assertRaisesRegex(ValueError, "plain http"):
+            cbk.BotSessionClient(secret="s", base_url="http://example.com")
+        with self.assertRaisesRegex(ValueError, "plain http"):
+            cbk.BotSessionClient(secret="s", protocol="http")
+        with self.assertRaisesRegex(ValueError, "endpoints"):
+            cbk.BotSessionClient(secret="s", endpoints={TEMPLATE_KEY: "http://example.com/x"})
+        with self.assertRaisesRegex(ValueError, "plain http"):
+            cbk.BotSessionClient(secret="s").extend(base_url="http://10.1.2.3")
+        for url in ("http://localhost:1", "http://api.localhost", "http://127.0.0.2:8", "http://[::1]:80"):
+            with self.subTest(url=url):
+                cbk.BotSessionClient(secret="s", base_url=url)
+        cbk.BotSessionClient(secret="s", base_url="http://example.com", allow_insecure_http=True)
+        cbk.BotSessionClient(base_url="http://example.com")  # no secret, nothing to leak
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Errors from the server and the network
+# ---------------------------------------------------------------------------------------------------------
+
+
+class TestErrors(unittest.TestCase):
+    def raised(self, *outcomes: Any, **options: Any) -> Any:
+        client = cbk.BotSessionClient(secret=SECRET, transport=FakeTransport(*outcomes), retries=0, **options)
+        with self.assertRaises(cbk.ChatBotKitError) as caught:
+            client.create("bot")
+        return caught.exception
+
+    def test_json_error_body_gives_code_and_message(self) -> None:
+        error = self.raised(json_response(404, {"code": "NOT_FOUND", "message": "Bot not found"}))
+        self.assertIsInstance(error, cbk.APIError)
+        self.assertEqual((error.status, error.code, error.message), (404, "NOT_FOUND", "Bot not found"))
+        self.assertEqual(error.url, "https://api.chatbotkit.com/v1/bot/bot/session/create")
+        self.assertEqual(json.loads(error.body), {"code": "NOT_FOUND", "message": "Bot not found"})
+        self.assertEqual(error.headers["content-type"], "application/json")
+        self.assertEqual(str(error), "NOT_FOUND (HTTP 404): Bot not found")
+
+    def test_non_json_bodies_use_the_status_table(self) -> None:
+        for status, code, message in [(413, "CONTENT_TOO_LARGE", "Request Entity Too Large"), (401, "NOT_AUTHENTICATED", "Unauthorized"), (418, "ERROR_418", "I'm a Teapot"), (599, "ERROR_599", "HTTP 599")]:
+            with self.subTest(status=status):
+                error = self.raised(cbk.HTTPResponse(status, {}, b"<html>nope</html>"))
+                self.assertEqual((error.status, error.code), (status, code))
+                self.assertEqual(error.message.lower(), message.lower())
+                self.assertEqual(error.body, "<html>nope</html>")
+
+    def test_json_body_without_code_uses_the_table(self) -> None:
+        error = self.raised(json_response(403, {"message": "nope"}))
+        self.assertEqual((error.code, error.message), ("NOT_AUTHORIZED", "nope"))
+
+    def test_error_body_is_cut_to_64_kib(self) -> None:
+        error = self.raised(cbk.HTTPResponse(400, {}, b"x" * 100000))
+        self.assertEqual(len(error.body), 64 * 1024)
+
+    def test_invalid_2xx_answers(self) -> None:
+        for body in [b"not json", b"", b"[1]", b'"str"', json.dumps({"id": "a", "conversationId": "c", "token": "t"}).encode(), json.dumps(dict(SESSION, expiresAt="soon")).encode(), json.dumps(dict(SESSION, expiresAt=True)).encode(), json.dumps(dict(SESSION, token=None)).encode(), b"\xff\xfe\x00"]:
+            with self.subTest(body=body):
+                error = self.raised(cbk.HTTPResponse(200, {}, body))
+                self.assertIsInstance(error, cbk.APIError)
+                self.assertEqual((error.status, error.code), (200, "INVALID_RESPONSE"))
+
+    def test_connection_refused_names_host_and_port(self) -> None:
+        port = unused_port()
+        client = cbk.BotSessionClient(secret=SECRET, base_url="http://127.0.0.1:%d" % port, retries=0)
+        with self.assertRaises(cbk.APIConnectionError) as caught:
+            client.create("bot")
+        self.assertNotIsInstance(caught.exception, cbk.APITimeoutError)
+        self.assertIn("127.0.0.1:%d" % port, str(caught.exception))
+        self.assertIsNotNone(caught.exception.__cause__)
+
+    def test_unresolvable_host_is_a_connection_error(self) -> None:
+        client = cbk.BotSessionClient(base_url="http://no-such-host.invalid", retries=0, timeout=5)
+        with self.assertRaisesRegex(cbk.APIConnectionError, "no-such-host.invalid:80"):
+            client.create("bot")
+
+    def test_oversized_bodies_stop_at_the_limit(self) -> None:
+        big = json.dumps(dict(SESSION, padding="x" * 5000)).encode()
+
+        def with_length(handler: Any, record: Recorded) -> None:
+            reply(handler, 200, big)
+
+        def chunked(handler: Any, record: Recorded) -> None:
+            handler.send_response(200)
+            handler.send_header("Transfer-Encoding", "chunked")
+            handler.end_headers()
+            for start in range(0, len(big), 1000):
+                part = big[start : start + 1000]
+                handler.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            handler.wfile.write(b"0\r\n\r\n")
+
+        for app in (with_length, chunked):
+            for transport in (cbk.UrllibTransport(max_response_bytes=4096), cbk.KeepAliveTransport(max_response_bytes=4096)):
+                self.addCleanup(getattr(transport, "close", lambda: None))
+                with self.subTest(app=app.__name__, transport=type(transport).__name__), LoopbackServer(app) as server:
+                    with self.assertRaises(cbk.APIError) as caught:
+                        make_client(server, transport=transport).create("bot")
+                    self.assertEqual((caught.exception.code, caught.exception.status), ("RESPONSE_TOO_LARGE", 200))
+                    self.assertEqual(len(server.requests), 1)  # not retried
+                    with LoopbackServer(app) as roomy:
+                        self.assertEqual(make_client(roomy, max_response_bytes=len(big)).create("bot")["id"], "ses_1")
+
+    def test_redirects_are_not_followed_and_credentials_stay_home(self) -> None:
+        with LoopbackServer() as elsewhere:
+
+            def redirect(handler: Any, record: Recorded) -> None:
+                reply(handler, 307, b"", [("Location", elsewhere.url + record.path)])
+
+            with LoopbackServer(redirect) as server:
+                with cbk.KeepAliveTransport() as pooled:
+                    for transport in (cbk.UrllibTransport(), pooled):
+                        with self.subTest(transport=type(transport).__name__):
+                            with self.assertRaises(cbk.APIError) as caught:
+                                make_client(server, transport=transport).create("bot")
+                            self.assertEqual(caught.exception.status, 307)
+                            self.assertIn(elsewhere.url, caught.exception.message)
+            self.assertEqual(elsewhere.requests, [])  # nothing, and so no Authorization, reached it
+        for status in (301, 302, 303, 308):
+            with self.subTest(status=status):
+                error = self.raised(cbk.HTTPResponse(status, {"Location": "https://evil.example/steal"}, b""))
+                self.assertIn("https://evil.example/steal", error.message)
+                self.assertEqual(error.code, "ERROR_%d" % status)
+
+    def test_unexpected_transport_exceptions_propagate_unchanged(self) -> None:
+        boom = RuntimeError("bug in a custom transport")
+        client = cbk.BotSessionClient(transport=FakeTransport(boom), retries=3)
+        with self.assertRaises(RuntimeError) as caught:
+            client.create("bot")
+        self.assertIs(caught.exception, boom)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Retries and Retry-After
+# ---------------------------------------------------------------------------------------------------------
+
+
+class TestRetries(unittest.TestCase):
+    def test_retryable_statuses_are_retried_then_succeed(self) -> None:
+        for status in (408, 429, 500, 502, 503, 504):
+            with self.subTest(status=status):
+                transport = FakeTransport(json_response(status, {"code": "X", "message": "busy"}), json_response(200, SESSION))
+                session = cbk.BotSessionClient(transport=transport, retry_delay=0).create("bot")
+                self.assertEqual(session["id"], "ses_1")
+                self.assertEqual(len(transport.requests), 2)
+
+    def test_other_statuses_are_not_retried(self) -> None:
+        for status in (400, 401, 403, 404, 409, 413, 422, 501):
+            with self.subTest(status=status):
+                transport = FakeTransport(json_response(status, {}), json_response(200, SESSION))
+                with self.assertRaises(cbk.APIError):
+                    cbk.BotSessionClient(transport=transport, retry_delay=0).create("bot")
+                self.assertEqual(len(transport.requests), 1)
+
+    def test_retries_exhausted_raise_the_last_error(self) -> None:
+        with LoopbackServer(lambda handler, record: json_reply(handler, 503, {"code": "BUSY", "message": "later"})) as server:
+            with self.assertRaises(cbk.APIError) as caught:
+                make_client(server, retries=2).create("bot")
+        self.assertEqual((caught.exception.status, caught.exception.code), (503, "BUSY"))
+        self.assertEqual(len(server.requests), 3)
+
+    def test_connection_errors_are_retried(self) -> None:
+        transport = FakeTransport(cbk.APIConnectionError("reset"), cbk.APIConnectionError("reset"), json_response(200, SESSION))
+        self.assertEqual(cbk.BotSessionClient(transport=transport, retry_delay=0).create("b")["id"], "ses_1")
+        self.assertEqual(len(transport.requests), 3)
+
+    def test_timeouts_are_retried_only_with_retry_timeout(self) -> None:
+        transport = FakeTransport(cbk.APITimeoutError("slow"), json_response(200, SESSION))
+        cbk.BotSessionClient(transport=transport, retry_delay=0).create("b")
+        self.assertEqual(len(transport.requests), 2)
+        transport = FakeTransport(cbk.APITimeoutError("slow"), json_response(200, SESSION))
+        with self.assertRaises(cbk.APITimeoutError):
+            cbk.BotSessionClient(transport=transport, retry_delay=0, retry_timeout=False).create("b")
+        self.assertEqual(len(transport.requests), 1)
+
+    def test_backoff_doubles_caps_and_jitters(self) -> None:
+        self.assertEqual([cbk._backoff_delay(0.25, attempt, 0.0) for attempt in range(4)], [0.25, 0.5, 1.0, 2.0])
+        self.assertEqual(cbk._backoff_delay(0.25, 10, 0.0), 8.0)
+        self.assertEqual(cbk._backoff_delay(1.0, 0, 0.999999), 1.0 * (1 - 0.25 * 0.999999))
+        self.assertEqual(cbk._backoff_delay(0.0, 5, 0.5), 0.0)
+
+    def test_backoff_is_slept(self) -> None:
+        transport = FakeTransport(json_response(503, {}), json_response(503, {}), json_response(200, SESSION))
+        started = time.monotonic()
+        cbk.BotSessionClient(transport=transport, retry_delay=0.08).create("b")
+        elapsed = time.monotonic() - started
+        self.assertGreaterEqual(elapsed, (0.08 + 0.16) * 0.75)
+        self.assertLess(elapsed, 2)
+
+    def test_retry_after_parsing(self) -> None:
+        parse = cbk._retry_after
+        self.assertEqual(parse(cbk._Headers({"Retry-After": "3"})), 3.0)
+        self.assertEqual(parse(cbk._Headers({"Retry-After": "1.5"})), 1.5)
+        self.assertEqual(parse(cbk._Headers({"retry-after-ms": "250", "Retry-After": "9"})), 0.25)
+        self.assertEqual(parse(cbk._Headers({"Retry-After": email.utils.formatdate(time.time() - 60, usegmt=True)})), 0.0)
+        future = parse(cbk._Headers({"Retry-After": email.utils.formatdate(time.time() + 30, usegmt=True)}))
+        assert future is not None
+        self.assertTrue(28 <= future <= 31, future)
+        for bad in ("soon", "-1", "nan", ""):
+            self.assertIsNone(parse(cbk._Headers({"Retry-After": bad})), bad)
+        self.assertIsNone(parse(cbk._Headers({})))
+
+    def test_server_directed_delay_is_honoured_as_given(self) -> None:
+        calls: List[float] = []
+
+        def app(handler: Any, record: Recorded) -> None:
+            calls.append(time.monotonic())
+            if len(calls) == 1:
+                json_reply(handler, 429, {"code": "TOO_MANY_REQUESTS", "message": "slow down"}, [("retry-after-ms", "300")])
+            else:
+                json_reply(handler, 200, SESSION)
+
+        with LoopbackServer(app) as server:
+            make_client(server, retry_delay=0).create("bot")
+        self.assertEqual(len(calls), 2)
+        self.assertGreaterEqual(calls[1] - calls[0], 0.29)
+
+    def test_too_long_retry_after_raises_at_once_with_the_delay(self) -> None:
+        transport = FakeTransport(json_response(503, {"message": "maintenance"}, {"Retry-After": "3600"}), json_response(200, SESSION))
+        started = time.monotonic()
+        with self.assertRaises(cbk.APIError) as caught:
+            cbk.BotSessionClient(transport=transport).create("b")
+        self.assertLess(time.monotonic() - started, 1)
+        self.assertEqual(len(transport.requests), 1)
+        self.assertEqual(caught.exception.retry_after, 3600.0)
+
+    def test_retry_after_is_reported_on_final_errors(self) -> None:
+        transport = FakeTransport(json_response(429, {}, {"Retry-After": "0"}))
+        with self.assertRaises(cbk.APIError) as caught:
+            cbk.BotSessionClient(transport=transport, retries=1).create("b")
+        self.assertEqual(caught.exception.retry_after, 0.0)
+        self.assertEqual(len(transport.requests), 2)
+        error = self.assertRaises(cbk.APIError)
+        with error:
+            cbk.BotSessionClient(transport=FakeTransport(json_response(400, {})), retries=0).create("b")
+        self.assertIsNone(error.exception.retry_after)
+
+    def test_retries_are_logged_at_info_and_attempts_at_debug(self) -> None:
+        transport = FakeTransport(json_response(503, {}), json_response(200, SESSION))
+        with self.assertLogs("chatbotkit_session", level="DEBUG") as logs:
+            cbk.BotSessionClient(secret=SECRET, transport=transport, retry_delay=0).create("b")
+        levels = [record.levelname for record in logs.records]
+        self.assertEqual(levels, ["DEBUG", "INFO", "DEBUG"])
+        self.assertIn("503", logs.output[0])
+        self.assertIn("attempt 2 of 4", logs.output[1])
+        self.assertIn("https://api.chatbotkit.com/v1/bot/b/session/create", logs.output[2])
+        self.assertNotIn(SECRET, "\n".join(logs.output))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Timeouts bound the whole exchange
+# ---------------------------------------------------------------------------------------------------------
+
+
+class TestTimeouts(unittest.TestCase):
+    transports = (cbk.UrllibTransport, cbk.KeepAliveTransport)
+
+    def assert_times_out(self, app: Callable[..., None], timeout: float = 0.3) -> None:
+        for transport_class in self.transports:
+            with self.subTest(transport=transport_class.__name__), LoopbackServer(app) as server:
+                transport = transport_class()
+                self.addCleanup(getattr(transport, "close", lambda: None))
+                client = make_client(server, timeout=timeout, retries=0, transport=transport)
+                started = time.monotonic()
+                with self.assertRaises(cbk.APITimeoutError) as caught:
+                    client.create("bot")
+                elapsed = time.monotonic() - started
+                self.assertLess(elapsed, timeout + 0.6)
+                self.assertGreaterEqual(elapsed, timeout * 0.9)
+                self.assertIn("127.0.0.1:%d" % server.port, str(caught.exception))
+                self.assertEqual(caught.exception.code, "TIMEOUT")
+
+    def test_slow_server(self) -> None:
+        def slow(handler: Any, record: Recorded) -> None:
+            time.sleep(1.2)
+            with contextlib.suppress(OSError):
+                json_reply(handler, 200, SESSION)
+
+        self.assert_times_out(slow)
+
+    def test_trickled_body(self) -> None:
+        def trickle(handler: Any, record: Recorded) -> None:
+            body = json.dumps(SESSION).encode()
+            handler.send_response(200)
+            handler.send_header("Content-Length", str(len(body)))
+            handler.end_headers()
+            with contextlib.suppress(OSError):
+                for index in range(len(body)):
+                    handler.wfile.write(body[index : index + 1])
+                    handler.wfile.flush()
+                    time.sleep(0.05)
+
+        self.assert_times_out(trickle)
+
+    def test_trickled_headers(self) -> None:
+        def trickle(handler: Any, record: Recorded) -> None:
+            with contextlib.suppress(OSError):
+                for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"y" * 60:
+                    handler.wfile.write(bytes([byte]))
+                    handler.wfile.flush()
+                    time.sleep(0.03)
+
+        self.assert_times_out(trickle)
+
+    def test_timed_out_attempts_are_retried(self) -> None:
+        calls: List[int] = []
+
+        def first_slow(handler: Any, record: Recorded) -> None:
+            calls.append(1)
+            if len(calls) == 1:
+                time.sleep(0.6)
+            with contextlib.suppress(OSError):
+                json_reply(handler, 200, SESSION)
+
+        with LoopbackServer(first_slow) as server:
+            self.assertEqual(make_client(server, timeout=0.25, retries=1).create("bot")["id"], "ses_1")
+        self.assertEqual(len(calls), 2)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Secrets never leak
+# ---------------------------------------------------------------------------------------------------------
+
+
+class TestSecrecy(unittest.TestCase):
+    def test_reprs_hide_the_secret(self) -> None:
+        options = cbk.ClientOptions(secret=SECRET, headers={"Authorization": "Bearer " + SECRET, "X-Api-Key": SECRET})
+        client = cbk.BotSessionClient(options, transport=FakeTransport())
+        request = cbk.HTTPRequest("POST", "https://x", {"Authorization": "Bearer " + SECRET}, b"{}", 1.0)
+        for text in (repr(options), str(options), repr(client), repr(request), repr(client.extend(timeout=2))):
+            self.assertNotIn(SECRET, text)
+        self.assertIn("secret='***'", repr(options))
+
+    def test_echoed_secret_is_masked_in_errors(self) -> None:
+        def echo(handler: Any, record: Recorded) -> None:
+            auth = record.headers["authorization"]
+            json_reply(handler, 401, {"code": "BAD_" + auth, "message": "bad key " + auth}, [("X-Echo", auth), ("Location", "/" + auth)])
+
+        with LoopbackServer(echo) as server:
+            with self.assertRaises(cbk.APIError) as caught:
+                make_client(server).create("bot")
+        error = caught.exception
+        texts = [str(error), repr(error), error.message, error.code, error.body, error.url, repr(error.headers)]
+        texts += ["%s: %s" % item for item in error.headers.items()]
+        for text in texts:
+            self.assertNotIn(SECRET, text)
+        self.assertIn("Bearer ***", error.message)
+
+    def test_invalid_answers_echoing_the_secret_are_masked(self) -> None:
+        transport = FakeTransport(cbk.HTTPResponse(200, {"X-Echo": SECRET}, ("oops " + SECRET).encode()))
+        with self.assertRaises(cbk.APIError) as caught:
+            cbk.BotSessionClient(secret=SECRET, transport=transport).create("b")
+        self.assertNotIn(SECRET, caught.exception.body + caught.exception.headers["x-echo"] + str(caught.exception))
+
+    def test_logs_never_carry_the_secret(self) -> None:
+        with LoopbackServer(lambda handler, record: json_reply(handler, 500, {"message": record.headers["authorization"]})) as server:
+            with self.assertLogs("chatbotkit_session", level="DEBUG") as logs, self.assertRaises(cbk.APIError) as caught:
+                make_client(server, retries=2).create("bot")
+        self.assertEqual(len(logs.records), 5)
+        self.assertNotIn(SECRET, "\n".join(logs.output) + str(caught.exception))
+
+    def test_loopback_hosts_bypass_proxies(self) -> None:
+        with LoopbackServer() as server:
+            proxy_port = unused_port()  # a proxy that is not there: using it would fail
+            code = (
+                "import chatbotkit_session as c\n"
+                "print(c.BotSessionClient(secret='s', base_url=%r, retries=0).create('b')['id'])\n"
+                "print(c.BotSessionClient(secret='s', base_url=%r, retries=0, transport=c.KeepAliveTransport()).create('b')['id'])\n"
+            ) % (server.url, server.url.replace("127.0.0.1", "localhost"))
+            env = clean_env(HTTP_PROXY="http://127.0.0.1:%d" % proxy_port, HTTPS_PROXY="http://127.0.0.1:%d" % proxy_port)
+            out = subprocess.run([sys.executable, "-c", code], cwd=str(HERE), env=env, capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.stdout.split(), ["ses_1", "ses_1"], out.stderr)
+
+    def test_https_goes_through_the_environment_proxy_with_verified_tls(self) -> None:
+        # The loopback server is both the proxy (CONNECT) and, inside the tunnel, api.chatbotkit.com
+        # with a certificate from the test CA, which SSL_CERT_FILE makes the default trust store.
+        with LoopbackServer() as server:
+            code = "import chatbotkit_session as c\nfor t in (None, c.KeepAliveTransport()):\n    print(c.BotSessionClient(secret='s', transport=t).create('bot1')['token'])\n"
+            env = clean_env(HTTPS_PROXY=server.url, SSL_CERT_FILE=cert_file("ca.pem", TEST_CA_PEM))
+            out = subprocess.run([sys.executable, "-c", code], cwd=str(HERE), env=env, capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.stdout.split(), ["tok_1", "tok_1"], out.stderr)
+        self.assertEqual(server.tunnels, ["api.chatbotkit.com:443", "api.chatbotkit.com:443"])
+        self.assertEqual([record.path for record in server.requests], ["/v1/bot/bot1/session/create"] * 2)
+        self.assertEqual(server.requests[0].headers["authorization"], "Bearer s")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Sharing, vendoring
+# ---------------------------------------------------------------------------------------------------------
+
+
+class TestSharing(unittest.TestCase):
+    def run_threads(self, client: cbk.BotSessionClient, threads: int = 16, calls: int = 5) -> List[Any]:
+        results: List[Any] = []
+        lock = threading.Lock()
+
+        def work(index: int) -> None:
+            for call in range(calls):
+                try:
+                    outcome: Any = client.create("bot-%d-%d" % (index, call))["id"]
+                except Exception as exc:  # recorded and asserted on below
+                    outcome = exc
+                with lock:
+                    results.append(outcome)
+
+        workers = [threading.Thread(target=work, args=(index,)) for index in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(30)
+        return results
+
+    def test_sixteen_threads_share_one_client(self) -> None:
+        with LoopbackServer() as server:
+            results = self.run_threads(make_client(server))
+        self.assertEqual(results, ["ses_1"] * 80)
+        self.assertEqual(sorted(record.path for record in server.requests), sorted("/api/v1/bot/bot-%d-%d/session/create" % (i, c) for i in range(16) for c in range(5)))
+
+
+class TestVendoring(unittest.TestCase):
+    def test_the_file_copied_alone_imports_and_works_isolated(self) -> None:
+        with tempfile.TemporaryDirectory() as folder, LoopbackServer() as server:
+            shutil.copy(str(MODULE_FILE), folder)
+            code = "import sys; sys.path.insert(0, '.'); import chatbotkit_session as c; print(c.__version__, c.BotSessionClient(secret='s', base_url=%r).create('b')['id'])" % server.url
+            out = subprocess.run([sys.executable, "-I", "-S", "-c", code], cwd=folder, capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.stdout.split(), [cbk.__version__, "ses_1"], out.stderr)
