@@ -28,6 +28,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.error
 import urllib.request
 import warnings
 from pathlib import Path
@@ -1261,3 +1262,186 @@ class TestCommandLine(unittest.TestCase):
         self.assertEqual(out.returncode, 2)
         self.assertIn("CHATBOTKIT_API_SECRET is not set", out.stderr)
         self.assertNotIn("Traceback", out.stderr)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The published contract: ChatBotKit's OpenAPI document, and Prism serving it
+# ---------------------------------------------------------------------------------------------------------
+
+
+def load_openapi() -> Dict[str, Any]:
+    with open(str(OPENAPI_FILE), encoding="utf-8") as handle:
+        return json.load(handle)  # type: ignore[no-any-return]
+
+
+@unittest.skipUnless(OPENAPI_FILE.exists(), "the contract %s is absent (it lives in ../shared beside the checkout)" % OPENAPI_FILE)
+class TestOpenAPIDocument(unittest.TestCase):
+    """What the client assumes about the operation, checked against the document itself."""
+
+    def setUp(self) -> None:
+        document = load_openapi()
+        self.operation = document["paths"]["/bot/{botId}/session/create"]["post"]
+        self.server = document["servers"][0]["url"]
+
+    def test_official_url_is_the_documented_server_plus_path(self) -> None:
+        transport = FakeTransport()
+        cbk.BotSessionClient(secret="s", transport=transport).create("b1")
+        self.assertEqual(transport.requests[0].url, self.server + "/bot/b1/session/create")
+        self.assertEqual(self.operation["operationId"], "createBotSession")
+
+    def test_session_check_matches_the_required_response_fields(self) -> None:
+        schema = self.operation["responses"]["200"]["content"]["application/json"]["schema"]
+        self.assertEqual(set(schema["required"]), {"id", "conversationId", "token", "expiresAt"})
+        for name in schema["required"]:
+            broken = dict(SESSION)
+            del broken[name]
+            self.assertIsNotNone(cbk._session_problem(broken), name)
+        self.assertIsNone(cbk._session_problem(SESSION))
+
+    def test_request_field_types_match_the_local_checks(self) -> None:
+        properties = self.operation["requestBody"]["content"]["application/json"]["schema"]["properties"]
+        self.assertEqual(properties["durationInSeconds"]["type"], "number")
+        self.assertEqual(properties["meta"]["type"], "object")
+        self.assertEqual(set(properties["messages"]["items"]["required"]), {"type", "text"})
+        for message_type in properties["messages"]["items"]["properties"]["type"]["enum"]:
+            cbk._session_request_body({"messages": [{"type": message_type, "text": "x"}]})
+
+
+CONTRACT_URL = os.environ.get("CHATBOTKIT_CONTRACT_BASE_URL", "")
+PRISM_ENDPOINTS = {TEMPLATE_KEY: "/bot/{botId}/session/create"}
+
+
+def request_variants(count: int, seed: int = 20261122) -> List[Any]:
+    """A seeded mix of valid and broken createBotSession requests."""
+    rng = random.Random(seed)
+    types = ["user", "bot", "reasoning", "context", "instruction", "backstory", "activity", "checkpoint"]
+    texts = ["hello", "", "héllo wörld", "日本語テキスト", "emoji \U0001f916", "line\nbreak", "x" * 300, '"quoted" \\ back']
+    bad_values: List[Any] = ["60", True, None, [], {}, [1], {"a": 1}, -5, 1.5]
+
+    def message() -> Dict[str, Any]:
+        item: Dict[str, Any] = {"type": rng.choice(types), "text": rng.choice(texts)}
+        if rng.random() < 0.2:
+            item["extra"] = rng.choice([1, "x", None, {"deep": [1, 2]}])
+        return item
+
+    def valid() -> Dict[str, Any]:
+        request: Dict[str, Any] = {}
+        if rng.random() < 0.6:
+            request["durationInSeconds"] = rng.choice([0, 1, 60, 3600, 0.5, -1, 10**9])
+        if rng.random() < 0.7:
+            request["messages"] = [message() for _ in range(rng.randint(0, 4))]
+        if rng.random() < 0.6:
+            request["meta"] = rng.choice([{}, {"k": "v"}, {"n": {"deep": {"er": [1, "two", None, True]}}}, {"ü": "ñ", "num": 3.25}])
+        if rng.random() < 0.15:
+            request[rng.choice(["extra", "future", "unknownField"])] = rng.choice([1, "x", [1], {"a": None}])
+        return request
+
+    mutations: List[Callable[[Dict[str, Any]], None]] = [
+        lambda r: r.__setitem__("durationInSeconds", rng.choice(bad_values[:6])),
+        lambda r: r.__setitem__("messages", rng.choice(["hi", None, 5, {"type": "user", "text": "x"}])),
+        lambda r: r.__setitem__("messages", [rng.choice(["hi", None, 5, ["user", "x"]])]),
+        lambda r: r.__setitem__("messages", [{"type": rng.choice(types)}]),
+        lambda r: r.__setitem__("messages", [{"text": "no type"}]),
+        lambda r: r.__setitem__("messages", [{"type": rng.choice(["shout", "USER", "", "system", "assistant"]), "text": "x"}]),
+        lambda r: r.__setitem__("messages", [message(), {"type": rng.choice(["tool", "User ", "bot2"]), "text": "x"}, message()]),
+        lambda r: r.__setitem__("messages", [{"type": rng.choice([None, 3, True]), "text": "x"}]),
+        lambda r: r.__setitem__("messages", [{"type": "user", "text": rng.choice([None, 3, ["x"], {"t": 1}])}]),
+        lambda r: r.__setitem__("meta", rng.choice(["x", 1, None, [1, 2], True])),
+        lambda r: r.__setitem__("durationInSeconds", float("nan")),
+        lambda r: r.__setitem__("meta", {"when": object()}),
+    ]
+    variants: List[Any] = []
+    for _ in range(count):
+        request = valid()
+        if rng.random() < 0.5:
+            rng.choice(mutations)(request)
+        variants.append(request)
+    return variants
+
+
+def faithful_json(request: Any) -> Optional[bytes]:
+    """The request as JSON bytes if JSON can carry it unchanged, else None."""
+    try:
+        text = json.dumps(request, allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+    return text.encode() if json.loads(text) == request else None
+
+
+@unittest.skipUnless(CONTRACT_URL, "CHATBOTKIT_CONTRACT_BASE_URL is unset: no Prism mock of the published OpenAPI document to test against (.ci/run starts one)")
+class TestContract(unittest.TestCase):
+    """The client against Prism serving ChatBotKit's published OpenAPI document (validates every request)."""
+
+    def client(self, **options: Any) -> cbk.BotSessionClient:
+        settings: Dict[str, Any] = {"secret": "contract-test-secret", "base_url": CONTRACT_URL, "endpoints": PRISM_ENDPOINTS, "retries": 0, "timeout": 10}
+        settings.update(options)
+        return cbk.BotSessionClient(**settings)
+
+    def assert_session(self, session: Any) -> None:
+        self.assertIsInstance(session, dict)
+        for name in ("id", "conversationId", "token"):
+            self.assertIsInstance(session[name], str)
+        self.assertIsInstance(session["expiresAt"], (int, float))
+        for item in session.get("messages", []):
+            self.assertIsInstance(item["type"], str)
+            self.assertIsInstance(item["text"], str)
+
+    def test_full_valid_request(self) -> None:
+        session = self.client().create("bot_1", {"durationInSeconds": 600, "messages": [{"type": "user", "text": "Hi"}], "meta": {"page": "/pricing", "n": 1}})
+        self.assert_session(session)
+
+    def test_all_eight_message_types(self) -> None:
+        types = ["user", "bot", "reasoning", "context", "instruction", "backstory", "activity", "checkpoint"]
+        self.assert_session(self.client().create("bot_1", {"messages": [{"type": kind, "text": kind} for kind in types]}))
+
+    def test_empty_request(self) -> None:
+        self.assert_session(self.client().create("bot_1"))
+        self.assert_session(self.client().create("bot_1", {}))
+
+    def test_missing_secret_is_not_authenticated(self) -> None:
+        with self.assertRaises(cbk.APIError) as caught:
+            self.client(secret="").create("bot_1")
+        self.assertEqual((caught.exception.status, caught.exception.code), (401, "NOT_AUTHENTICATED"))
+
+    def test_schema_violation_the_client_lets_through_is_a_422(self) -> None:
+        with self.assertRaises(cbk.APIError) as caught:
+            self.client().create("bot_1", {"messages": [{"type": "shout", "text": "x"}]})
+        self.assertEqual((caught.exception.status, caught.exception.code), (422, "UNPROCESSABLE_ENTITY"))
+
+    def test_extended_client_still_conforms(self) -> None:
+        child = self.client().extend(timezone="Europe/London", run_as_user_id="user_1", headers={"X-Trace": "t1"}, timeout=5)
+        self.assert_session(child.create("bot 1/é", {"messages": [{"type": "bot", "text": "ok"}]}))
+
+    def test_differential_against_the_contract(self) -> None:
+        client = self.client()
+        accepted = rejected_locally = rejected_by_server = 0
+        problems: List[str] = []
+        for request in request_variants(320):
+            try:
+                session = client.create("bot_1", request)
+            except (ValueError, TypeError):
+                rejected_locally += 1
+                raw = faithful_json(request)
+                if raw is not None and self.raw_status(raw) != 422:
+                    problems.append("rejected locally but the contract accepts: %r" % (request,))
+            except cbk.APIError as error:
+                rejected_by_server += 1
+                if error.status != 422:
+                    problems.append("server said %d for %r" % (error.status, request))
+            else:
+                accepted += 1
+                self.assert_session(session)
+        sys.stderr.write("\ncontract: %d accepted, %d rejected locally, %d rejected by the server\n" % (accepted, rejected_locally, rejected_by_server))
+        self.assertEqual(problems, [])
+        self.assertEqual(accepted + rejected_locally + rejected_by_server, 320)
+        self.assertGreater(min(accepted, rejected_locally, rejected_by_server), 10)
+
+    def raw_status(self, body: bytes) -> int:
+        """What the contract says of a body sent as is, without the client's checks."""
+        request = urllib.request.Request(CONTRACT_URL + "/bot/bot_1/session/create", data=body, method="POST", headers={"Content-Type": "application/json", "Authorization": "Bearer x"})
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(request, timeout=10) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as error:
+            return int(error.code)
