@@ -212,9 +212,7 @@ class _Headers(Mapping):  # type: ignore[type-arg]
         return len(self._items)
 
     def __repr__(self) -> str:
-        shown = {
-            name: "***" if key in _SENSITIVE_HEADERS else value for key, (name, value) in self._items.items()
-        }
+        shown = {name: "***" if key in _SENSITIVE_HEADERS else value for key, (name, value) in self._items.items()}
         return "Headers(%r)" % (shown,)
 
 
@@ -252,7 +250,9 @@ def _check_number(name: str, value: object, *, minimum: float, allow_equal: bool
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError("%s must be a number, not %s" % (name, type(value).__name__))
     if not math.isfinite(value) or value < minimum or (value == minimum and not allow_equal):
-        raise ValueError("%s must be a finite number %s %s, got %r" % (name, ">=" if allow_equal else ">", minimum, value))
+        raise ValueError(
+            "%s must be a finite number %s %s, got %r" % (name, ">=" if allow_equal else ">", minimum, value)
+        )
     return float(value)
 
 
@@ -537,7 +537,7 @@ class _DeadlineResponse(http.client.HTTPResponse):
     def __init__(self, sock: socket.socket, *args: Any, connection: _DeadlineConnection, **kwargs: Any) -> None:
         super().__init__(sock, *args, **kwargs)
         self.fp.close()
-        self.fp = io.BufferedReader(_DeadlineSocketIO(sock, connection))  # type: ignore[assignment]
+        self.fp = io.BufferedReader(_DeadlineSocketIO(sock, connection))
 
 
 class _DeadlineConnection(http.client.HTTPConnection):
@@ -586,7 +586,7 @@ def _read_body(response: http.client.HTTPResponse, limit: int, url: str) -> byte
         if int(length) > limit:
             raise _too_large(response, limit, url)
         return response.read()
-    chunks = []
+    chunks: List[bytes] = []
     total = 0
     while True:
         chunk = response.read(min(_READ_CHUNK_BYTES, limit + 1 - total))
@@ -619,10 +619,7 @@ def _connection_error(exc: BaseException, url: str, timeout: Optional[float]) ->
         return APITimeoutError("no complete answer from %s within %ss (timeout)" % (where, timeout))
     if isinstance(reason, ssl.SSLError):
         return APIConnectionError("TLS failure with %s: %s" % (where, reason), "TLS_ERROR")
-    if isinstance(reason, urllib.error.URLError):
-        detail = str(reason.reason)
-    else:
-        detail = str(reason) or type(reason).__name__
+    detail = str(reason.reason) if isinstance(reason, urllib.error.URLError) else str(reason) or type(reason).__name__
     return APIConnectionError("cannot complete the exchange with %s: %s" % (where, detail))
 
 
@@ -640,7 +637,9 @@ class UrllibTransport:
     *max_response_bytes* raises ``APIError(code="RESPONSE_TOO_LARGE")`` after reading at most that much.
     """
 
-    def __init__(self, ssl_context: Optional[ssl.SSLContext] = None, max_response_bytes: int = _DEFAULT_MAX_RESPONSE_BYTES) -> None:
+    def __init__(
+        self, ssl_context: Optional[ssl.SSLContext] = None, max_response_bytes: int = _DEFAULT_MAX_RESPONSE_BYTES
+    ) -> None:
         context = _default_ssl_context(ssl_context)
         self.max_response_bytes = max_response_bytes
         self._proxied = self._opener(urllib.request.ProxyHandler(), context)
@@ -658,7 +657,9 @@ class UrllibTransport:
     def __call__(self, request: HTTPRequest) -> HTTPResponse:
         hostname = urllib.parse.urlsplit(request.url).hostname or ""
         opener = self._direct if _is_loopback(hostname) else self._proxied
-        outgoing = urllib.request.Request(request.url, data=request.body, headers=dict(request.headers), method=request.method)
+        outgoing = urllib.request.Request(
+            request.url, data=request.body, headers=dict(request.headers), method=request.method
+        )
         timeout = socket._GLOBAL_DEFAULT_TIMEOUT if request.timeout is None else request.timeout  # type: ignore[attr-defined]
         try:
             with opener.open(outgoing, timeout=timeout) as response:
@@ -951,8 +952,6 @@ def _retry_after(headers: Mapping[str, str]) -> Optional[float]:
             moment = parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError):
             return None
-        if moment is None:
-            return None
         return max(moment.timestamp() - time.time(), 0.0)
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
@@ -960,7 +959,7 @@ def _retry_after(headers: Mapping[str, str]) -> Optional[float]:
 def _backoff_delay(retry_delay: float, attempt: int, jitter: float) -> float:
     """Our own wait before retry number *attempt* + 1: doubling from *retry_delay*, capped, then shortened
     by up to a quarter (*jitter* in [0, 1)) so that many clients failing together do not retry together."""
-    return min(retry_delay * 2**attempt, _MAX_BACKOFF_SECONDS) * (1.0 - 0.25 * jitter)
+    return min(retry_delay * 2.0**attempt, _MAX_BACKOFF_SECONDS) * (1.0 - 0.25 * jitter)
 
 
 def _reason(status: int) -> str:
@@ -989,7 +988,7 @@ class ChatBotKitClient:
     ``extend(**changes)`` returns a new client of the same class with merged options.
     """
 
-    __slots__ = ("_options", "_transport", "_headers")
+    __slots__ = ("_headers", "_options", "_transport")
 
     def __init__(self, options: Optional[ClientOptions] = None, **option_kwargs: Any) -> None:
         if options is None:
@@ -999,7 +998,9 @@ class ChatBotKitClient:
         elif option_kwargs:
             options = options.extend(**option_kwargs)
         self._options = options
-        self._transport: Transport = options.transport or UrllibTransport(options.ssl_context, options.max_response_bytes)
+        self._transport: Transport = options.transport or UrllibTransport(
+            options.ssl_context, options.max_response_bytes
+        )
         self._headers = self._build_headers(options)
 
     @property
@@ -1241,14 +1242,28 @@ def _run_cli(argv: List[str], environ: Mapping[str, str]) -> int:
         "CHATBOTKIT_API_SECRET (and CHATBOTKIT_API_RUNAS_USERID, CHATBOTKIT_API_BASE_URL are read too).",
     )
     parser.add_argument("bot_id", metavar="BOT_ID", help="the bot to open a session with")
-    parser.add_argument("--message", action="append", default=[], metavar="TYPE:TEXT", help="add a message (repeatable), e.g. user:Hello")
+    parser.add_argument(
+        "--message",
+        action="append",
+        default=[],
+        metavar="TYPE:TEXT",
+        help="add a message (repeatable), e.g. user:Hello",
+    )
     parser.add_argument("--duration", metavar="SECONDS", help="durationInSeconds: how long the session stays open")
-    parser.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE", help="add a meta entry (repeatable)")
-    parser.add_argument("--request-json", metavar="FILE|-", help="read a whole request object from a file or stdin; flags add to it")
-    parser.add_argument("--base-url", metavar="URL", help="API base URL (default: CHATBOTKIT_API_BASE_URL or %s)" % DEFAULT_BASE_URL)
+    parser.add_argument(
+        "--meta", action="append", default=[], metavar="KEY=VALUE", help="add a meta entry (repeatable)"
+    )
+    parser.add_argument(
+        "--request-json", metavar="FILE|-", help="read a whole request object from a file or stdin; flags add to it"
+    )
+    parser.add_argument(
+        "--base-url", metavar="URL", help="API base URL (default: CHATBOTKIT_API_BASE_URL or %s)" % DEFAULT_BASE_URL
+    )
     parser.add_argument("--timeout", type=float, metavar="S", help="seconds per attempt (default 30)")
     parser.add_argument("--retries", type=int, metavar="N", help="retries after the first attempt (default 3)")
-    parser.add_argument("--dry-run", action="store_true", help="print the request instead of sending it (no secret needed)")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the request instead of sending it (no secret needed)"
+    )
     parser.add_argument("--version", action="version", version="%(prog)s " + __version__)
     try:
         args = parser.parse_args(argv)
@@ -1305,7 +1320,7 @@ def _cli_request(args: Any) -> Dict[str, Any]:
             kind, colon, text = item.partition(":")
             if not colon or not kind:
                 raise _UsageError("--message must be TYPE:TEXT (for example user:Hello), got %r" % item)
-            messages = messages + [{"type": kind, "text": text}]
+            messages = [*messages, {"type": kind, "text": text}]
         request["messages"] = messages
     if args.meta:
         meta = request.get("meta", {})

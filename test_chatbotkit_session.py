@@ -15,7 +15,6 @@ import http
 import http.server
 import io
 import json
-import logging
 import os
 import random
 import re
@@ -101,7 +100,13 @@ class Recorded:
         return json.loads(self.body)
 
 
-def reply(handler: http.server.BaseHTTPRequestHandler, status: int, body: bytes = b"", headers: Any = (), content_type: Optional[str] = "application/json") -> None:
+def reply(
+    handler: http.server.BaseHTTPRequestHandler,
+    status: int,
+    body: bytes = b"",
+    headers: Any = (),
+    content_type: Optional[str] = "application/json",
+) -> None:
     handler.send_response(status)
     for name, value in headers:
         handler.send_header(name, value)
@@ -132,7 +137,7 @@ def session_app(handler: http.server.BaseHTTPRequestHandler, record: Recorded) -
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: "_HTTPServer"
+    server: _HTTPServer
 
     def setup(self) -> None:
         super().setup()
@@ -177,7 +182,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if isinstance(self.connection, ssl.SSLSocket):
             self.connection.close()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
@@ -194,7 +199,9 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
 class LoopbackServer:
     """A threaded HTTP/1.1 server on 127.0.0.1 with a free port, recording every request it receives."""
 
-    def __init__(self, app: Callable[..., None] = session_app, *, tls: bool = False, idle_timeout: Optional[float] = None) -> None:
+    def __init__(
+        self, app: Callable[..., None] = session_app, *, tls: bool = False, idle_timeout: Optional[float] = None
+    ) -> None:
         self.httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
         self.httpd.app = app
         self.httpd.idle_timeout = idle_timeout
@@ -222,7 +229,7 @@ class LoopbackServer:
         """How many connections carried at least one request."""
         return len({record.client_port for record in self.requests})
 
-    def __enter__(self) -> "LoopbackServer":
+    def __enter__(self) -> LoopbackServer:
         self._thread.start()
         return self
 
@@ -318,12 +325,20 @@ class TestModuleShape(unittest.TestCase):
         self.assertFalse(cbk.BotSessionCreateRequest.__total__)
         self.assertEqual(set(cbk.BotSessionCreateRequest.__annotations__), {"durationInSeconds", "messages", "meta"})
         if sys.version_info >= (3, 9):  # __required_keys__ arrived in 3.9
-            self.assertEqual(cbk.BotSessionCreateResponse.__required_keys__, frozenset({"id", "conversationId", "token", "expiresAt"}))
+            self.assertEqual(
+                cbk.BotSessionCreateResponse.__required_keys__,
+                frozenset({"id", "conversationId", "token", "expiresAt"}),
+            )
             self.assertEqual(cbk.BotSessionCreateResponse.__optional_keys__, frozenset({"messages"}))
 
     def test_imports_only_the_standard_library_and_not_argparse(self) -> None:
-        code = "import sys; sys.path.insert(0, '.'); import chatbotkit_session; print(sorted(m for m in ('argparse', 'logging') if m in sys.modules))"
-        out = subprocess.run([sys.executable, "-I", "-S", "-c", code], cwd=str(HERE), capture_output=True, text=True, check=True)
+        code = (
+            "import sys; sys.path.insert(0, '.'); import chatbotkit_session\n"
+            "print(sorted(m for m in ('argparse', 'logging') if m in sys.modules))"
+        )
+        out = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", code], cwd=str(HERE), capture_output=True, text=True, check=True
+        )
         self.assertEqual(out.stdout.strip(), "[]")
 
     def test_error_hierarchy(self) -> None:
@@ -358,7 +373,9 @@ class TestWireFormat(unittest.TestCase):
     def test_host_and_protocol_override_the_base_url(self) -> None:
         sent = self.sent(base_url="https://example.com", host="localhost:8443", protocol="http")
         self.assertEqual(sent.url, "http://localhost:8443/api/v1/bot/bot1/session/create")
-        self.assertEqual(self.sent(host="api.chatbotkit.com").url, "https://api.chatbotkit.com/v1/bot/bot1/session/create")
+        self.assertEqual(
+            self.sent(host="api.chatbotkit.com").url, "https://api.chatbotkit.com/v1/bot/bot1/session/create"
+        )
 
     def test_endpoints_accept_the_template_key_and_fill_in_the_bot_id(self) -> None:
         sent = self.sent("a/b", endpoints={TEMPLATE_KEY: "/bot/{botId}/session/create"})
@@ -372,7 +389,9 @@ class TestWireFormat(unittest.TestCase):
 
     def test_method_body_and_headers(self) -> None:
         request = {"durationInSeconds": 60, "messages": [{"type": "user", "text": "Hé"}], "meta": {"k": [1, None]}}
-        sent = self.sent(request=request, run_as_user_id="u1", run_as_child_user_email="c@example.com", timezone="Europe/Paris")
+        sent = self.sent(
+            request=request, run_as_user_id="u1", run_as_child_user_email="c@example.com", timezone="Europe/Paris"
+        )
         self.assertEqual(sent.method, "POST")
         self.assertEqual(json.loads(sent.body), request)
         self.assertEqual(sent.headers["Content-Type"], "application/json")
@@ -380,7 +399,10 @@ class TestWireFormat(unittest.TestCase):
         self.assertEqual(sent.headers["X-RunAs-User-Id"], "u1")
         self.assertEqual(sent.headers["x-runas-child-user-email"], "c@example.com")
         self.assertEqual(sent.headers["x-timezone"], "Europe/Paris")
-        self.assertEqual(sent.headers["user-agent"], "chatbotkit-session-python/%s (Python %d.%d)" % ((cbk.__version__,) + sys.version_info[:2]))
+        self.assertEqual(
+            sent.headers["user-agent"],
+            "chatbotkit-session-python/%s (Python %d.%d)" % ((cbk.__version__, *sys.version_info[:2])),
+        )
         self.assertEqual(sent.timeout, 30.0)
 
     def test_no_request_sends_an_empty_object_and_no_secret_sends_no_authorization(self) -> None:
@@ -390,7 +412,14 @@ class TestWireFormat(unittest.TestCase):
         self.assertNotIn("authorization", transport.requests[0].headers)
 
     def test_client_headers_are_sent_and_computed_headers_win(self) -> None:
-        sent = self.sent(headers={"X-Extra": "1", "Authorization": "Bearer other", "content-type": "text/plain", "User-Agent": "mine/1"})
+        sent = self.sent(
+            headers={
+                "X-Extra": "1",
+                "Authorization": "Bearer other",
+                "content-type": "text/plain",
+                "User-Agent": "mine/1",
+            }
+        )
         self.assertEqual(sent.headers["x-extra"], "1")
         self.assertEqual(sent.headers["authorization"], "Bearer " + SECRET)
         self.assertEqual(sent.headers["content-type"], "application/json")
@@ -398,7 +427,10 @@ class TestWireFormat(unittest.TestCase):
 
     def test_request_mappings_and_tuples_are_sent_as_json(self) -> None:
         request = MappingProxyType({"messages": ({"type": "bot", "text": "x"},), "meta": MappingProxyType({"a": 1.5})})
-        self.assertEqual(json.loads(self.sent(request=request).body), {"messages": [{"type": "bot", "text": "x"}], "meta": {"a": 1.5}})
+        self.assertEqual(
+            json.loads(self.sent(request=request).body),
+            {"messages": [{"type": "bot", "text": "x"}], "meta": {"a": 1.5}},
+        )
 
     def test_unknown_fields_and_message_types_pass_through(self) -> None:
         request = {"messages": [{"type": "shout", "text": "x", "extra": True}], "future": {"nested": [1]}}
@@ -432,8 +464,13 @@ class TestWireFormat(unittest.TestCase):
 class TestOptions(unittest.TestCase):
     def test_defaults(self) -> None:
         options = cbk.ClientOptions()
-        self.assertEqual((options.secret, options.base_url, options.timeout, options.retries), ("", "https://api.chatbotkit.com", 30.0, 3))
-        self.assertEqual((options.retry_delay, options.retry_timeout, options.max_response_bytes), (0.25, True, 16 * 1024 * 1024))
+        self.assertEqual(
+            (options.secret, options.base_url, options.timeout, options.retries),
+            ("", "https://api.chatbotkit.com", 30.0, 3),
+        )
+        self.assertEqual(
+            (options.retry_delay, options.retry_timeout, options.max_response_bytes), (0.25, True, 16 * 1024 * 1024)
+        )
         self.assertFalse(options.allow_insecure_http)
 
     def test_bad_options_raise_naming_the_field(self) -> None:
@@ -495,7 +532,9 @@ class TestOptions(unittest.TestCase):
 
     def test_extend_merges_headers_and_endpoints_and_replaces_the_rest(self) -> None:
         base = cbk.ClientOptions(secret="a", headers={"X-One": "1", "X-Two": "2"}, endpoints={"/a": "/b"}, timeout=10)
-        extended = base.extend(headers={"x-two": "22", "X-Three": "3"}, endpoints={"/c": "/d"}, timeout=None, secret="b")
+        extended = base.extend(
+            headers={"x-two": "22", "X-Three": "3"}, endpoints={"/c": "/d"}, timeout=None, secret="b"
+        )
         self.assertEqual(dict(extended.headers), {"X-One": "1", "x-two": "22", "X-Three": "3"})
         self.assertEqual(dict(extended.endpoints), {"/a": "/b", "/c": "/d"})
         self.assertEqual((extended.timeout, extended.secret), (None, "b"))
@@ -537,9 +576,16 @@ class TestOptions(unittest.TestCase):
             client.anything = 1  # type: ignore[attr-defined]
 
     def test_from_env_reads_the_variables(self) -> None:
-        env = {"CHATBOTKIT_API_SECRET": "s1", "CHATBOTKIT_API_RUNAS_USERID": "u1", "CHATBOTKIT_API_BASE_URL": "https://eu.example.com"}
+        env = {
+            "CHATBOTKIT_API_SECRET": "s1",
+            "CHATBOTKIT_API_RUNAS_USERID": "u1",
+            "CHATBOTKIT_API_BASE_URL": "https://eu.example.com",
+        }
         options = cbk.ClientOptions.from_env(env, timeout=5)
-        self.assertEqual((options.secret, options.run_as_user_id, options.base_url, options.timeout), ("s1", "u1", "https://eu.example.com", 5))
+        self.assertEqual(
+            (options.secret, options.run_as_user_id, options.base_url, options.timeout),
+            ("s1", "u1", "https://eu.example.com", 5),
+        )
         self.assertEqual(cbk.ClientOptions.from_env(env, secret="s2").secret, "s2")
 
     def test_from_env_requires_the_secret_unless_passed(self) -> None:
@@ -559,10 +605,19 @@ class TestInputValidation(unittest.TestCase):
     client = cbk.BotSessionClient(secret=SECRET, transport=never_called)
 
     def test_bad_bot_ids(self) -> None:
-        for bot_id, error in [(None, TypeError), (42, TypeError), ("", ValueError), ("   ", ValueError), (".", ValueError), ("..", ValueError), ("a\nb", ValueError), ("a\x00", ValueError), ("a\x7f", ValueError)]:
-            with self.subTest(bot_id=bot_id):
-                with self.assertRaisesRegex(error, "bot_id"):
-                    self.client.create(bot_id)  # type: ignore[arg-type]
+        for bot_id, error in [
+            (None, TypeError),
+            (42, TypeError),
+            ("", ValueError),
+            ("   ", ValueError),
+            (".", ValueError),
+            ("..", ValueError),
+            ("a\nb", ValueError),
+            ("a\x00", ValueError),
+            ("a\x7f", ValueError),
+        ]:
+            with self.subTest(bot_id=bot_id), self.assertRaisesRegex(error, "bot_id"):
+                self.client.create(bot_id)  # type: ignore[arg-type]
 
     def test_bad_requests_name_the_field(self) -> None:
         cases: List[Tuple[Any, type, str]] = [
@@ -589,9 +644,8 @@ class TestInputValidation(unittest.TestCase):
             ({"other": b"bytes"}, TypeError, r"request\.other"),
         ]
         for request, error, pattern in cases:
-            with self.subTest(request=request):
-                with self.assertRaisesRegex(error, pattern):
-                    self.client.create("bot", request)
+            with self.subTest(request=request), self.assertRaisesRegex(error, pattern):
+                self.client.create("bot", request)
 
     def test_secret_over_plain_http_is_refused_except_on_loopback(self) -> None:
         with self.assertRaisesRegex(ValueError, "plain http"):
@@ -631,7 +685,12 @@ class TestErrors(unittest.TestCase):
         self.assertEqual(str(error), "NOT_FOUND (HTTP 404): Bot not found")
 
     def test_non_json_bodies_use_the_status_table(self) -> None:
-        for status, code in [(413, "CONTENT_TOO_LARGE"), (401, "NOT_AUTHENTICATED"), (418, "ERROR_418"), (599, "ERROR_599")]:
+        for status, code in [
+            (413, "CONTENT_TOO_LARGE"),
+            (401, "NOT_AUTHENTICATED"),
+            (418, "ERROR_418"),
+            (599, "ERROR_599"),
+        ]:
             with self.subTest(status=status):
                 error = self.raised(cbk.HTTPResponse(status, {}, b"<html>nope</html>"))
                 self.assertEqual((error.status, error.code), (status, code))
@@ -648,7 +707,17 @@ class TestErrors(unittest.TestCase):
         self.assertEqual(len(error.body), 64 * 1024)
 
     def test_invalid_2xx_answers(self) -> None:
-        for body in [b"not json", b"", b"[1]", b'"str"', json.dumps({"id": "a", "conversationId": "c", "token": "t"}).encode(), json.dumps(dict(SESSION, expiresAt="soon")).encode(), json.dumps(dict(SESSION, expiresAt=True)).encode(), json.dumps(dict(SESSION, token=None)).encode(), b"\xff\xfe\x00"]:
+        for body in [
+            b"not json",
+            b"",
+            b"[1]",
+            b'"str"',
+            json.dumps({"id": "a", "conversationId": "c", "token": "t"}).encode(),
+            json.dumps(dict(SESSION, expiresAt="soon")).encode(),
+            json.dumps(dict(SESSION, expiresAt=True)).encode(),
+            json.dumps(dict(SESSION, token=None)).encode(),
+            b"\xff\xfe\x00",
+        ]:
             with self.subTest(body=body):
                 error = self.raised(cbk.HTTPResponse(200, {}, body))
                 self.assertIsInstance(error, cbk.APIError)
@@ -684,7 +753,10 @@ class TestErrors(unittest.TestCase):
             handler.wfile.write(b"0\r\n\r\n")
 
         for app in (with_length, chunked):
-            for transport in (cbk.UrllibTransport(max_response_bytes=4096), cbk.KeepAliveTransport(max_response_bytes=4096)):
+            for transport in (
+                cbk.UrllibTransport(max_response_bytes=4096),
+                cbk.KeepAliveTransport(max_response_bytes=4096),
+            ):
                 self.addCleanup(getattr(transport, "close", lambda: None))
                 with self.subTest(app=app.__name__, transport=type(transport).__name__), LoopbackServer(app) as server:
                     with self.assertRaises(cbk.APIError) as caught:
@@ -700,14 +772,13 @@ class TestErrors(unittest.TestCase):
             def redirect(handler: Any, record: Recorded) -> None:
                 reply(handler, 307, b"", [("Location", elsewhere.url + record.path)])
 
-            with LoopbackServer(redirect) as server:
-                with cbk.KeepAliveTransport() as pooled:
-                    for transport in (cbk.UrllibTransport(), pooled):
-                        with self.subTest(transport=type(transport).__name__):
-                            with self.assertRaises(cbk.APIError) as caught:
-                                make_client(server, transport=transport).create("bot")
-                            self.assertEqual(caught.exception.status, 307)
-                            self.assertIn(elsewhere.url, caught.exception.message)
+            with LoopbackServer(redirect) as server, cbk.KeepAliveTransport() as pooled:
+                for transport in (cbk.UrllibTransport(), pooled):
+                    with self.subTest(transport=type(transport).__name__):
+                        with self.assertRaises(cbk.APIError) as caught:
+                            make_client(server, transport=transport).create("bot")
+                        self.assertEqual(caught.exception.status, 307)
+                        self.assertIn(elsewhere.url, caught.exception.message)
             self.assertEqual(elsewhere.requests, [])  # nothing, and so no Authorization, reached it
         for status in (301, 302, 303, 308):
             with self.subTest(status=status):
@@ -732,7 +803,9 @@ class TestRetries(unittest.TestCase):
     def test_retryable_statuses_are_retried_then_succeed(self) -> None:
         for status in (408, 429, 500, 502, 503, 504):
             with self.subTest(status=status):
-                transport = FakeTransport(json_response(status, {"code": "X", "message": "busy"}), json_response(200, SESSION))
+                transport = FakeTransport(
+                    json_response(status, {"code": "X", "message": "busy"}), json_response(200, SESSION)
+                )
                 session = cbk.BotSessionClient(transport=transport, retry_delay=0).create("bot")
                 self.assertEqual(session["id"], "ses_1")
                 self.assertEqual(len(transport.requests), 2)
@@ -746,14 +819,17 @@ class TestRetries(unittest.TestCase):
                 self.assertEqual(len(transport.requests), 1)
 
     def test_retries_exhausted_raise_the_last_error(self) -> None:
-        with LoopbackServer(lambda handler, record: json_reply(handler, 503, {"code": "BUSY", "message": "later"})) as server:
-            with self.assertRaises(cbk.APIError) as caught:
-                make_client(server, retries=2).create("bot")
+        with LoopbackServer(
+            lambda handler, record: json_reply(handler, 503, {"code": "BUSY", "message": "later"})
+        ) as server, self.assertRaises(cbk.APIError) as caught:
+            make_client(server, retries=2).create("bot")
         self.assertEqual((caught.exception.status, caught.exception.code), (503, "BUSY"))
         self.assertEqual(len(server.requests), 3)
 
     def test_connection_errors_are_retried(self) -> None:
-        transport = FakeTransport(cbk.APIConnectionError("reset"), cbk.APIConnectionError("reset"), json_response(200, SESSION))
+        transport = FakeTransport(
+            cbk.APIConnectionError("reset"), cbk.APIConnectionError("reset"), json_response(200, SESSION)
+        )
         self.assertEqual(cbk.BotSessionClient(transport=transport, retry_delay=0).create("b")["id"], "ses_1")
         self.assertEqual(len(transport.requests), 3)
 
@@ -785,7 +861,9 @@ class TestRetries(unittest.TestCase):
         self.assertEqual(parse(cbk._Headers({"Retry-After": "3"})), 3.0)
         self.assertEqual(parse(cbk._Headers({"Retry-After": "1.5"})), 1.5)
         self.assertEqual(parse(cbk._Headers({"retry-after-ms": "250", "Retry-After": "9"})), 0.25)
-        self.assertEqual(parse(cbk._Headers({"Retry-After": email.utils.formatdate(time.time() - 60, usegmt=True)})), 0.0)
+        self.assertEqual(
+            parse(cbk._Headers({"Retry-After": email.utils.formatdate(time.time() - 60, usegmt=True)})), 0.0
+        )
         future = parse(cbk._Headers({"Retry-After": email.utils.formatdate(time.time() + 30, usegmt=True)}))
         assert future is not None
         self.assertTrue(28 <= future <= 31, future)
@@ -799,7 +877,9 @@ class TestRetries(unittest.TestCase):
         def app(handler: Any, record: Recorded) -> None:
             calls.append(time.monotonic())
             if len(calls) == 1:
-                json_reply(handler, 429, {"code": "TOO_MANY_REQUESTS", "message": "slow down"}, [("retry-after-ms", "300")])
+                json_reply(
+                    handler, 429, {"code": "TOO_MANY_REQUESTS", "message": "slow down"}, [("retry-after-ms", "300")]
+                )
             else:
                 json_reply(handler, 200, SESSION)
 
@@ -809,7 +889,9 @@ class TestRetries(unittest.TestCase):
         self.assertGreaterEqual(calls[1] - calls[0], 0.29)
 
     def test_too_long_retry_after_raises_at_once_with_the_delay(self) -> None:
-        transport = FakeTransport(json_response(503, {"message": "maintenance"}, {"Retry-After": "3600"}), json_response(200, SESSION))
+        transport = FakeTransport(
+            json_response(503, {"message": "maintenance"}, {"Retry-After": "3600"}), json_response(200, SESSION)
+        )
         started = time.monotonic()
         with self.assertRaises(cbk.APIError) as caught:
             cbk.BotSessionClient(transport=transport).create("b")
@@ -927,11 +1009,15 @@ class TestSecrecy(unittest.TestCase):
     def test_echoed_secret_is_masked_in_errors(self) -> None:
         def echo(handler: Any, record: Recorded) -> None:
             auth = record.headers["authorization"]
-            json_reply(handler, 401, {"code": "BAD_" + auth, "message": "bad key " + auth}, [("X-Echo", auth), ("Location", "/" + auth)])
+            json_reply(
+                handler,
+                401,
+                {"code": "BAD_" + auth, "message": "bad key " + auth},
+                [("X-Echo", auth), ("Location", "/" + auth)],
+            )
 
-        with LoopbackServer(echo) as server:
-            with self.assertRaises(cbk.APIError) as caught:
-                make_client(server).create("bot")
+        with LoopbackServer(echo) as server, self.assertRaises(cbk.APIError) as caught:
+            make_client(server).create("bot")
         error = caught.exception
         texts = [str(error), repr(error), error.message, error.code, error.body, error.url, repr(error.headers)]
         texts += ["%s: %s" % item for item in error.headers.items()]
@@ -946,9 +1032,12 @@ class TestSecrecy(unittest.TestCase):
         self.assertNotIn(SECRET, caught.exception.body + caught.exception.headers["x-echo"] + str(caught.exception))
 
     def test_logs_never_carry_the_secret(self) -> None:
-        with LoopbackServer(lambda handler, record: json_reply(handler, 500, {"message": record.headers["authorization"]})) as server:
-            with self.assertLogs("chatbotkit_session", level="DEBUG") as logs, self.assertRaises(cbk.APIError) as caught:
-                make_client(server, retries=2).create("bot")
+        with LoopbackServer(
+            lambda handler, record: json_reply(handler, 500, {"message": record.headers["authorization"]})
+        ) as server, self.assertLogs("chatbotkit_session", level="DEBUG") as logs, self.assertRaises(
+            cbk.APIError
+        ) as caught:
+            make_client(server, retries=2).create("bot")
         self.assertEqual(len(logs.records), 5)
         self.assertNotIn(SECRET, "\n".join(logs.output) + str(caught.exception))
 
@@ -958,19 +1047,30 @@ class TestSecrecy(unittest.TestCase):
             code = (
                 "import chatbotkit_session as c\n"
                 "print(c.BotSessionClient(secret='s', base_url=%r, retries=0).create('b')['id'])\n"
-                "print(c.BotSessionClient(secret='s', base_url=%r, retries=0, transport=c.KeepAliveTransport()).create('b')['id'])\n"
+                "pooled = c.KeepAliveTransport()\n"
+                "print(c.BotSessionClient(secret='s', base_url=%r, retries=0, transport=pooled).create('b')['id'])\n"
             ) % (server.url, server.url.replace("127.0.0.1", "localhost"))
-            env = clean_env(HTTP_PROXY="http://127.0.0.1:%d" % proxy_port, HTTPS_PROXY="http://127.0.0.1:%d" % proxy_port)
-            out = subprocess.run([sys.executable, "-c", code], cwd=str(HERE), env=env, capture_output=True, text=True, timeout=30)
+            env = clean_env(
+                HTTP_PROXY="http://127.0.0.1:%d" % proxy_port, HTTPS_PROXY="http://127.0.0.1:%d" % proxy_port
+            )
+            out = subprocess.run(
+                [sys.executable, "-c", code], cwd=str(HERE), env=env, capture_output=True, text=True, timeout=30
+            )
         self.assertEqual(out.stdout.split(), ["ses_1", "ses_1"], out.stderr)
 
     def test_https_goes_through_the_environment_proxy_with_verified_tls(self) -> None:
         # The loopback server is both the proxy (CONNECT) and, inside the tunnel, api.chatbotkit.com
         # with a certificate from the test CA, which SSL_CERT_FILE makes the default trust store.
         with LoopbackServer() as server:
-            code = "import chatbotkit_session as c\nfor t in (None, c.KeepAliveTransport()):\n    print(c.BotSessionClient(secret='s', transport=t).create('bot1')['token'])\n"
+            code = (
+                "import chatbotkit_session as c\n"
+                "for t in (None, c.KeepAliveTransport()):\n"
+                "    print(c.BotSessionClient(secret='s', transport=t).create('bot1')['token'])\n"
+            )
             env = clean_env(HTTPS_PROXY=server.url, SSL_CERT_FILE=cert_file("ca.pem", TEST_CA_PEM))
-            out = subprocess.run([sys.executable, "-c", code], cwd=str(HERE), env=env, capture_output=True, text=True, timeout=30)
+            out = subprocess.run(
+                [sys.executable, "-c", code], cwd=str(HERE), env=env, capture_output=True, text=True, timeout=30
+            )
         self.assertEqual(out.stdout.split(), ["tok_1", "tok_1"], out.stderr)
         self.assertEqual(server.tunnels, ["api.chatbotkit.com:443", "api.chatbotkit.com:443"])
         self.assertEqual([record.path for record in server.requests], ["/v1/bot/bot1/session/create"] * 2)
@@ -1007,15 +1107,23 @@ class TestSharing(unittest.TestCase):
         with LoopbackServer() as server:
             results = self.run_threads(make_client(server))
         self.assertEqual(results, ["ses_1"] * 80)
-        self.assertEqual(sorted(record.path for record in server.requests), sorted("/api/v1/bot/bot-%d-%d/session/create" % (i, c) for i in range(16) for c in range(5)))
+        self.assertEqual(
+            sorted(record.path for record in server.requests),
+            sorted("/api/v1/bot/bot-%d-%d/session/create" % (i, c) for i in range(16) for c in range(5)),
+        )
 
 
 class TestVendoring(unittest.TestCase):
     def test_the_file_copied_alone_imports_and_works_isolated(self) -> None:
         with tempfile.TemporaryDirectory() as folder, LoopbackServer() as server:
             shutil.copy(str(MODULE_FILE), folder)
-            code = "import sys; sys.path.insert(0, '.'); import chatbotkit_session as c; print(c.__version__, c.BotSessionClient(secret='s', base_url=%r).create('b')['id'])" % server.url
-            out = subprocess.run([sys.executable, "-I", "-S", "-c", code], cwd=folder, capture_output=True, text=True, timeout=30)
+            code = (
+                "import sys; sys.path.insert(0, '.'); import chatbotkit_session as c\n"
+                "print(c.__version__, c.BotSessionClient(secret='s', base_url=%r).create('b')['id'])" % server.url
+            )
+            out = subprocess.run(
+                [sys.executable, "-I", "-S", "-c", code], cwd=folder, capture_output=True, text=True, timeout=30
+            )
         self.assertEqual(out.stdout.split(), [cbk.__version__, "ses_1"], out.stderr)
 
 
@@ -1030,7 +1138,9 @@ def hang_up(handler: Any, record: Recorded) -> None:
 
 
 class TestKeepAliveTransport(unittest.TestCase):
-    def pooled(self, server: LoopbackServer, transport: Optional[cbk.KeepAliveTransport] = None, **options: Any) -> cbk.BotSessionClient:
+    def pooled(
+        self, server: LoopbackServer, transport: Optional[cbk.KeepAliveTransport] = None, **options: Any
+    ) -> cbk.BotSessionClient:
         transport = transport or cbk.KeepAliveTransport()
         self.addCleanup(transport.close)
         return make_client(server, transport=transport, **options)
@@ -1069,7 +1179,9 @@ class TestKeepAliveTransport(unittest.TestCase):
             for index in range(4):
                 self.assertEqual(client.create("bot%d" % index)["id"], "ses_1")
                 time.sleep(0.3)  # the server hangs up on the idle connection meanwhile
-        self.assertEqual([record.path for record in server.requests], ["/api/v1/bot/bot%d/session/create" % i for i in range(4)])
+        self.assertEqual(
+            [record.path for record in server.requests], ["/api/v1/bot/bot%d/session/create" % i for i in range(4)]
+        )
         self.assertEqual(server.connections(), 4)
 
     def test_expired_idle_connections_are_not_reused(self) -> None:
@@ -1111,9 +1223,8 @@ class TestKeepAliveTransport(unittest.TestCase):
         self.assertEqual(len(server.requests), 3)  # first, second, and its one resend
 
     def test_fresh_connection_failure_is_not_resent(self) -> None:
-        with LoopbackServer(hang_up) as server:
-            with self.assertRaises(cbk.APIConnectionError):
-                self.pooled(server, retries=0).create("bot")
+        with LoopbackServer(hang_up) as server, self.assertRaises(cbk.APIConnectionError):
+            self.pooled(server, retries=0).create("bot")
         self.assertEqual(len(server.requests), 1)
 
     def test_connection_dropped_mid_response_is_an_error_and_not_resent(self) -> None:
@@ -1156,7 +1267,9 @@ class TestKeepAliveTransport(unittest.TestCase):
                 transport.close()
                 del client, transport
                 gc.collect()
-        self.assertEqual([str(warning.message) for warning in caught if issubclass(warning.category, ResourceWarning)], [])
+        self.assertEqual(
+            [str(warning.message) for warning in caught if issubclass(warning.category, ResourceWarning)], []
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1172,14 +1285,35 @@ class TestCommandLine(unittest.TestCase):
         return status, stdout.getvalue(), stderr.getvalue()
 
     def test_dry_run_prints_the_request_without_network_or_secret(self) -> None:
-        status, out, err = self.run_cli("bot1", "--message", "user:Hi: there", "--message", "bot:Hello", "--meta", "a=1", "--meta", "b=x=y", "--duration", "90", "--dry-run", CHATBOTKIT_API_SECRET=SECRET)
+        status, out, err = self.run_cli(
+            "bot1",
+            "--message",
+            "user:Hi: there",
+            "--message",
+            "bot:Hello",
+            "--meta",
+            "a=1",
+            "--meta",
+            "b=x=y",
+            "--duration",
+            "90",
+            "--dry-run",
+            CHATBOTKIT_API_SECRET=SECRET,
+        )
         self.assertEqual(status, 0, err)
         head, body = out.split("\n\n", 1)
         lines = head.splitlines()
         self.assertEqual(lines[0], "POST https://api.chatbotkit.com/v1/bot/bot1/session/create")
         self.assertIn("authorization: Bearer ***", lines)
         self.assertIn("content-type: application/json", lines)
-        self.assertEqual(json.loads(body), {"messages": [{"type": "user", "text": "Hi: there"}, {"type": "bot", "text": "Hello"}], "meta": {"a": "1", "b": "x=y"}, "durationInSeconds": 90})
+        self.assertEqual(
+            json.loads(body),
+            {
+                "messages": [{"type": "user", "text": "Hi: there"}, {"type": "bot", "text": "Hello"}],
+                "meta": {"a": "1", "b": "x=y"},
+                "durationInSeconds": 90,
+            },
+        )
         self.assertNotIn(SECRET, out + err)
 
     def test_dry_run_works_with_no_secret(self) -> None:
@@ -1193,13 +1327,38 @@ class TestCommandLine(unittest.TestCase):
         with tempfile.TemporaryDirectory() as folder:
             path = os.path.join(folder, "request.json")
             with open(path, "w") as handle:
-                json.dump({"durationInSeconds": 10, "messages": [{"type": "context", "text": "c"}], "meta": {"k": 1, "j": 2}, "extra": True}, handle)
-            status, out, err = self.run_cli("b", "--request-json", path, "--message", "user:u", "--meta", "k=v", "--duration", "2.5", "--dry-run")
+                json.dump(
+                    {
+                        "durationInSeconds": 10,
+                        "messages": [{"type": "context", "text": "c"}],
+                        "meta": {"k": 1, "j": 2},
+                        "extra": True,
+                    },
+                    handle,
+                )
+            status, out, err = self.run_cli(
+                "b", "--request-json", path, "--message", "user:u", "--meta", "k=v", "--duration", "2.5", "--dry-run"
+            )
         self.assertEqual(status, 0, err)
-        self.assertEqual(json.loads(out.split("\n\n", 1)[1]), {"durationInSeconds": 2.5, "messages": [{"type": "context", "text": "c"}, {"type": "user", "text": "u"}], "meta": {"k": "v", "j": 2}, "extra": True})
+        self.assertEqual(
+            json.loads(out.split("\n\n", 1)[1]),
+            {
+                "durationInSeconds": 2.5,
+                "messages": [{"type": "context", "text": "c"}, {"type": "user", "text": "u"}],
+                "meta": {"k": "v", "j": 2},
+                "extra": True,
+            },
+        )
 
     def test_request_json_from_stdin(self) -> None:
-        out = subprocess.run([sys.executable, str(MODULE_FILE), "b", "--request-json", "-", "--dry-run"], input='{"meta": {"from": "stdin"}}', capture_output=True, text=True, env=clean_env(), timeout=30)
+        out = subprocess.run(
+            [sys.executable, str(MODULE_FILE), "b", "--request-json", "-", "--dry-run"],
+            input='{"meta": {"from": "stdin"}}',
+            capture_output=True,
+            text=True,
+            env=clean_env(),
+            timeout=30,
+        )
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertEqual(json.loads(out.stdout.split("\n\n", 1)[1]), {"meta": {"from": "stdin"}})
 
@@ -1233,20 +1392,28 @@ class TestCommandLine(unittest.TestCase):
 
     def test_success_prints_the_session(self) -> None:
         with LoopbackServer() as server:
-            status, out, err = self.run_cli("bot1", "--message", "user:Hello", CHATBOTKIT_API_SECRET=SECRET, CHATBOTKIT_API_BASE_URL=server.url)
+            status, out, err = self.run_cli(
+                "bot1", "--message", "user:Hello", CHATBOTKIT_API_SECRET=SECRET, CHATBOTKIT_API_BASE_URL=server.url
+            )
         self.assertEqual(status, 0, err)
         self.assertEqual(json.loads(out), dict(SESSION, messages=[{"type": "user", "text": "Hello"}]))
         self.assertEqual(server.requests[0].headers["authorization"], "Bearer " + SECRET)
 
     def test_api_and_network_errors_exit_1_with_one_line(self) -> None:
         def echo(handler: Any, record: Recorded) -> None:
-            json_reply(handler, 403, {"code": "NOT_AUTHORIZED", "message": "no access for " + record.headers["authorization"]})
+            json_reply(
+                handler, 403, {"code": "NOT_AUTHORIZED", "message": "no access for " + record.headers["authorization"]}
+            )
 
         with LoopbackServer(echo) as server:
-            status, out, err = self.run_cli("bot1", "--retries", "0", CHATBOTKIT_API_SECRET=SECRET, CHATBOTKIT_API_BASE_URL=server.url)
+            status, out, err = self.run_cli(
+                "bot1", "--retries", "0", CHATBOTKIT_API_SECRET=SECRET, CHATBOTKIT_API_BASE_URL=server.url
+            )
         self.assertEqual((status, out), (1, ""))
         self.assertEqual(err, "chatbotkit-session: error: NOT_AUTHORIZED (HTTP 403): no access for Bearer ***\n")
-        status, out, err = self.run_cli("bot1", "--retries", "0", "--base-url", "http://127.0.0.1:%d" % unused_port(), CHATBOTKIT_API_SECRET=SECRET)
+        status, out, err = self.run_cli(
+            "bot1", "--retries", "0", "--base-url", "http://127.0.0.1:%d" % unused_port(), CHATBOTKIT_API_SECRET=SECRET
+        )
         self.assertEqual(status, 1)
         self.assertEqual(len(err.splitlines()), 1)
         self.assertIn("CONNECTION_ERROR", err)
@@ -1254,11 +1421,13 @@ class TestCommandLine(unittest.TestCase):
     def test_entry_points_report_the_version(self) -> None:
         for argv in ([str(MODULE_FILE), "--version"], ["-m", "chatbotkit_session", "--version"]):
             with self.subTest(argv=argv):
-                out = subprocess.run([sys.executable] + argv, cwd=str(HERE), capture_output=True, text=True, timeout=30)
+                out = subprocess.run([sys.executable, *argv], cwd=str(HERE), capture_output=True, text=True, timeout=30)
                 self.assertEqual((out.returncode, out.stdout.strip()), (0, "chatbotkit-session " + cbk.__version__))
 
     def test_main_runs_as_a_process_without_traceback(self) -> None:
-        out = subprocess.run([sys.executable, str(MODULE_FILE), "bot"], capture_output=True, text=True, env=clean_env(), timeout=30)
+        out = subprocess.run(
+            [sys.executable, str(MODULE_FILE), "bot"], capture_output=True, text=True, env=clean_env(), timeout=30
+        )
         self.assertEqual(out.returncode, 2)
         self.assertIn("CHATBOTKIT_API_SECRET is not set", out.stderr)
         self.assertNotIn("Traceback", out.stderr)
@@ -1274,7 +1443,9 @@ def load_openapi() -> Dict[str, Any]:
         return json.load(handle)  # type: ignore[no-any-return]
 
 
-@unittest.skipUnless(OPENAPI_FILE.exists(), "the contract %s is absent (it lives in ../shared beside the checkout)" % OPENAPI_FILE)
+@unittest.skipUnless(
+    OPENAPI_FILE.exists(), "the contract %s is absent (it lives in ../shared beside the checkout)" % OPENAPI_FILE
+)
 class TestOpenAPIDocument(unittest.TestCase):
     """What the client assumes about the operation, checked against the document itself."""
 
@@ -1315,7 +1486,16 @@ def request_variants(count: int, seed: int = 20261122) -> List[Any]:
     """A seeded mix of valid and broken createBotSession requests."""
     rng = random.Random(seed)
     types = ["user", "bot", "reasoning", "context", "instruction", "backstory", "activity", "checkpoint"]
-    texts = ["hello", "", "héllo wörld", "日本語テキスト", "emoji \U0001f916", "line\nbreak", "x" * 300, '"quoted" \\ back']
+    texts = [
+        "hello",
+        "",
+        "héllo wörld",
+        "日本語テキスト",
+        "emoji \U0001f916",
+        "line\nbreak",
+        "x" * 300,
+        '"quoted" \\ back',
+    ]
     bad_values: List[Any] = ["60", True, None, [], {}, [1], {"a": 1}, -5, 1.5]
 
     def message() -> Dict[str, Any]:
@@ -1331,7 +1511,9 @@ def request_variants(count: int, seed: int = 20261122) -> List[Any]:
         if rng.random() < 0.7:
             request["messages"] = [message() for _ in range(rng.randint(0, 4))]
         if rng.random() < 0.6:
-            request["meta"] = rng.choice([{}, {"k": "v"}, {"n": {"deep": {"er": [1, "two", None, True]}}}, {"ü": "ñ", "num": 3.25}])
+            request["meta"] = rng.choice(
+                [{}, {"k": "v"}, {"n": {"deep": {"er": [1, "two", None, True]}}}, {"ü": "ñ", "num": 3.25}]
+            )
         if rng.random() < 0.15:
             request[rng.choice(["extra", "future", "unknownField"])] = rng.choice([1, "x", [1], {"a": None}])
         return request
@@ -1342,8 +1524,12 @@ def request_variants(count: int, seed: int = 20261122) -> List[Any]:
         lambda r: r.__setitem__("messages", [rng.choice(["hi", None, 5, ["user", "x"]])]),
         lambda r: r.__setitem__("messages", [{"type": rng.choice(types)}]),
         lambda r: r.__setitem__("messages", [{"text": "no type"}]),
-        lambda r: r.__setitem__("messages", [{"type": rng.choice(["shout", "USER", "", "system", "assistant"]), "text": "x"}]),
-        lambda r: r.__setitem__("messages", [message(), {"type": rng.choice(["tool", "User ", "bot2"]), "text": "x"}, message()]),
+        lambda r: r.__setitem__(
+            "messages", [{"type": rng.choice(["shout", "USER", "", "system", "assistant"]), "text": "x"}]
+        ),
+        lambda r: r.__setitem__(
+            "messages", [message(), {"type": rng.choice(["tool", "User ", "bot2"]), "text": "x"}, message()]
+        ),
         lambda r: r.__setitem__("messages", [{"type": rng.choice([None, 3, True]), "text": "x"}]),
         lambda r: r.__setitem__("messages", [{"type": "user", "text": rng.choice([None, 3, ["x"], {"t": 1}])}]),
         lambda r: r.__setitem__("meta", rng.choice(["x", 1, None, [1, 2], True])),
@@ -1368,12 +1554,22 @@ def faithful_json(request: Any) -> Optional[bytes]:
     return text.encode() if json.loads(text) == request else None
 
 
-@unittest.skipUnless(CONTRACT_URL, "CHATBOTKIT_CONTRACT_BASE_URL is unset: no Prism mock of the published OpenAPI document to test against (.ci/run starts one)")
+@unittest.skipUnless(
+    CONTRACT_URL,
+    "CHATBOTKIT_CONTRACT_BASE_URL is unset: no Prism mock of the published OpenAPI document to test against "
+    "(.ci/run starts one)",
+)
 class TestContract(unittest.TestCase):
     """The client against Prism serving ChatBotKit's published OpenAPI document (validates every request)."""
 
     def client(self, **options: Any) -> cbk.BotSessionClient:
-        settings: Dict[str, Any] = {"secret": "contract-test-secret", "base_url": CONTRACT_URL, "endpoints": PRISM_ENDPOINTS, "retries": 0, "timeout": 10}
+        settings: Dict[str, Any] = {
+            "secret": "contract-test-secret",
+            "base_url": CONTRACT_URL,
+            "endpoints": PRISM_ENDPOINTS,
+            "retries": 0,
+            "timeout": 10,
+        }
         settings.update(options)
         return cbk.BotSessionClient(**settings)
 
@@ -1387,12 +1583,21 @@ class TestContract(unittest.TestCase):
             self.assertIsInstance(item["text"], str)
 
     def test_full_valid_request(self) -> None:
-        session = self.client().create("bot_1", {"durationInSeconds": 600, "messages": [{"type": "user", "text": "Hi"}], "meta": {"page": "/pricing", "n": 1}})
+        session = self.client().create(
+            "bot_1",
+            {
+                "durationInSeconds": 600,
+                "messages": [{"type": "user", "text": "Hi"}],
+                "meta": {"page": "/pricing", "n": 1},
+            },
+        )
         self.assert_session(session)
 
     def test_all_eight_message_types(self) -> None:
         types = ["user", "bot", "reasoning", "context", "instruction", "backstory", "activity", "checkpoint"]
-        self.assert_session(self.client().create("bot_1", {"messages": [{"type": kind, "text": kind} for kind in types]}))
+        self.assert_session(
+            self.client().create("bot_1", {"messages": [{"type": kind, "text": kind} for kind in types]})
+        )
 
     def test_empty_request(self) -> None:
         self.assert_session(self.client().create("bot_1"))
@@ -1409,7 +1614,9 @@ class TestContract(unittest.TestCase):
         self.assertEqual((caught.exception.status, caught.exception.code), (422, "UNPROCESSABLE_ENTITY"))
 
     def test_extended_client_still_conforms(self) -> None:
-        child = self.client().extend(timezone="Europe/London", run_as_user_id="user_1", headers={"X-Trace": "t1"}, timeout=5)
+        child = self.client().extend(
+            timezone="Europe/London", run_as_user_id="user_1", headers={"X-Trace": "t1"}, timeout=5
+        )
         self.assert_session(child.create("bot 1/é", {"messages": [{"type": "bot", "text": "ok"}]}))
 
     def test_differential_against_the_contract(self) -> None:
@@ -1431,17 +1638,142 @@ class TestContract(unittest.TestCase):
             else:
                 accepted += 1
                 self.assert_session(session)
-        sys.stderr.write("\ncontract: %d accepted, %d rejected locally, %d rejected by the server\n" % (accepted, rejected_locally, rejected_by_server))
+        sys.stderr.write(
+            "\ncontract: %d accepted, %d rejected locally, %d rejected by the server\n"
+            % (accepted, rejected_locally, rejected_by_server)
+        )
         self.assertEqual(problems, [])
         self.assertEqual(accepted + rejected_locally + rejected_by_server, 320)
         self.assertGreater(min(accepted, rejected_locally, rejected_by_server), 10)
 
     def raw_status(self, body: bytes) -> int:
         """What the contract says of a body sent as is, without the client's checks."""
-        request = urllib.request.Request(CONTRACT_URL + "/bot/bot_1/session/create", data=body, method="POST", headers={"Content-Type": "application/json", "Authorization": "Bearer x"})
+        request = urllib.request.Request(
+            CONTRACT_URL + "/bot/bot_1/session/create",
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json", "Authorization": "Bearer x"},
+        )
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         try:
             with opener.open(request, timeout=10) as response:
                 return int(response.status)
         except urllib.error.HTTPError as error:
             return int(error.code)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The README's samples and the Lambda example run as written
+# ---------------------------------------------------------------------------------------------------------
+
+README_FILE = HERE / "README.md"
+LAMBDA_FILE = HERE / "examples" / "lambda_function.py"
+
+
+class TestReadme(unittest.TestCase):
+    """Each sample runs in its own process, as written: the loopback server is both the HTTPS proxy and,
+    inside the tunnel, api.chatbotkit.com with a certificate that SSL_CERT_FILE makes trusted."""
+
+    def setUp(self) -> None:
+        self.text = README_FILE.read_text(encoding="utf-8")
+        self.server = LoopbackServer()
+        self.server.__enter__()
+        self.addCleanup(self.server.__exit__)
+        self.env = clean_env(
+            HTTPS_PROXY=self.server.url, SSL_CERT_FILE=cert_file("ca.pem", TEST_CA_PEM), CHATBOTKIT_API_SECRET=SECRET
+        )
+
+    def run_sample(self, argv: List[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(argv, cwd=str(HERE), env=self.env, capture_output=True, text=True, timeout=60)
+
+    def test_python_samples_run(self) -> None:
+        samples = re.findall(r"^```python\n(.*?)^```", self.text, re.S | re.M)
+        self.assertGreaterEqual(len(samples), 6)
+        for index, sample in enumerate(samples):
+            with self.subTest(sample=index, first_line=sample.splitlines()[0]):
+                if "asyncio.to_thread" in sample and sys.version_info < (3, 9):
+                    continue  # the README says this sample needs 3.9
+                before = len(self.server.requests)
+                out = self.run_sample([sys.executable, "-c", sample])
+                self.assertEqual(out.returncode, 0, out.stderr)
+                self.assertNotEqual(out.stdout.strip(), "")
+                self.assertGreater(len(self.server.requests), before)
+        for record in self.server.requests:
+            self.assertEqual(record.headers["authorization"], "Bearer " + SECRET)
+            self.assertTrue(record.path.startswith("/v1/bot/"), record.path)
+
+    def test_commands_run(self) -> None:
+        import shlex
+
+        commands = re.findall(r"^\$ (python chatbotkit_session\.py .*)$", self.text, re.M)
+        self.assertGreaterEqual(len(commands), 2)
+        for command in commands:
+            with self.subTest(command=command):
+                out = self.run_sample([sys.executable, *shlex.split(command)[1:]])
+                self.assertEqual(out.returncode, 0, out.stderr)
+                if "--dry-run" in command:
+                    self.assertTrue(
+                        out.stdout.startswith("POST https://api.chatbotkit.com/v1/bot/BOT_ID/session/create\n"),
+                        out.stdout,
+                    )
+                else:
+                    self.assertEqual(json.loads(out.stdout)["token"], "tok_1")
+        self.assertIn("python -m unittest", self.text)
+
+
+class TestLambdaExample(unittest.TestCase):
+    def test_handler_copied_with_the_module_alone_runs_isolated(self) -> None:
+        code = (
+            "import json, sys\n"
+            "sys.path.insert(0, '.')\n"
+            "import lambda_function\n"
+            "event = {'botId': 'bot_1', 'message': 'Hi', 'durationInSeconds': 60}\n"
+            "print(json.dumps(lambda_function.lambda_handler(event, None)))\n"
+            "print(json.dumps(lambda_function.lambda_handler({'botId': 'bot_2'}, None)))\n"
+            "bad_events = ({}, {'botId': ''}, {'botId': 'b', 'message': 5}, {'botId': 'b', 'durationInSeconds': '6'})\n"
+            "for bad in bad_events + ('text',):\n"
+            "    try:\n"
+            "        lambda_function.lambda_handler(bad, None)\n"
+            "    except ValueError as error:\n"
+            "        print('ValueError:', error)\n"
+        )
+        with tempfile.TemporaryDirectory() as folder, LoopbackServer() as server:
+            shutil.copy(str(MODULE_FILE), folder)
+            shutil.copy(str(LAMBDA_FILE), folder)
+            env = clean_env(CHATBOTKIT_API_SECRET=SECRET, CHATBOTKIT_API_BASE_URL=server.url)
+            out = subprocess.run(
+                [sys.executable, "-I", "-S", "-c", code],
+                cwd=folder,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        self.assertEqual(out.returncode, 0, out.stderr)
+        lines = out.stdout.splitlines()
+        self.assertEqual(json.loads(lines[0]), dict(SESSION, messages=[{"type": "user", "text": "Hi"}]))
+        self.assertEqual(json.loads(lines[1])["id"], "ses_1")
+        self.assertEqual(
+            [line.split(":")[1].split()[0] for line in lines[2:]],
+            ["event.botId", "event.botId", "event.message", "event.durationInSeconds", "event"],
+        )
+        self.assertEqual(
+            [record.json() for record in server.requests],
+            [{"messages": [{"type": "user", "text": "Hi"}], "durationInSeconds": 60}, {}],
+        )
+        self.assertEqual(server.connections(), 2)
+
+    def test_missing_secret_fails_at_cold_start_naming_the_variable(self) -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            shutil.copy(str(MODULE_FILE), folder)
+            shutil.copy(str(LAMBDA_FILE), folder)
+            out = subprocess.run(
+                [sys.executable, "-I", "-S", "-c", "import sys; sys.path.insert(0, '.'); import lambda_function"],
+                cwd=folder,
+                env=clean_env(),
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn("CHATBOTKIT_API_SECRET", out.stderr)
