@@ -13,6 +13,7 @@ Licence: MIT (SPDX: MIT); the full text is in the LICENSE file of the distributi
 
 from __future__ import annotations
 
+import _thread  # only for a lock: the threading module would cost start-up time
 import http.client
 import io
 import json
@@ -20,7 +21,6 @@ import math
 import socket
 import ssl
 import sys
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -28,7 +28,10 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, TypedDict
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # importing typing costs milliseconds of start-up; annotations are strings, only checkers read them
+    from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, TypedDict
 
 __version__ = "0.1.0"
 __license__ = "MIT"
@@ -99,6 +102,7 @@ _STATUS_CODES: Mapping[int, str] = MappingProxyType(
 _SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"})
 # Headers the transport computes; a caller setting them would corrupt the message framing.
 _RESERVED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+_IPV6_LOOPBACK = socket.inet_pton(socket.AF_INET6, "::1")
 _TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
@@ -211,9 +215,18 @@ class _Headers(Mapping):  # type: ignore[type-arg]
     def __len__(self) -> int:
         return len(self._items)
 
+    def as_dict(self) -> Dict[str, str]:
+        """A plain dict of the headers, names as given (what http.client and urllib take)."""
+        return dict(self._items.values())
+
     def __repr__(self) -> str:
         shown = {name: "***" if key in _SENSITIVE_HEADERS else value for key, (name, value) in self._items.items()}
         return "Headers(%r)" % (shown,)
+
+
+def _plain_headers(headers: Mapping[str, str]) -> Dict[str, str]:
+    """Headers as the plain dict http.client and urllib take."""
+    return headers.as_dict() if isinstance(headers, _Headers) else dict(headers)
 
 
 def _redact(text: str, secret: str) -> str:
@@ -226,12 +239,15 @@ def _is_loopback(host: str) -> bool:
     host = host.strip("[]").lower().rstrip(".")
     if host == "localhost" or host.endswith(".localhost"):
         return True
+    # inet_pton is strict (no "127.1" shorthand) and, unlike the ipaddress module, costs no import.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET if host[-1:].isdigit() else None
+    if family is None:
+        return False  # a host name: only localhost names count, whatever DNS says
     try:
-        import ipaddress  # only plain-http URLs and proxy decisions need it
-
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
+        address = socket.inet_pton(family, host)
+    except (OSError, ValueError):
         return False
+    return address[0] == 127 if family == socket.AF_INET else address == _IPV6_LOOPBACK
 
 
 def _check_text(name: str, value: object, *, allow_empty: bool = True) -> str:
@@ -275,10 +291,11 @@ def _split_http_url(name: str, url: str) -> urllib.parse.SplitResult:
 # Options
 # ---------------------------------------------------------------------------------------------------------
 
-Transport = Callable[["HTTPRequest"], "HTTPResponse"]
+if TYPE_CHECKING:
+    Transport = Callable[["HTTPRequest"], "HTTPResponse"]
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, repr=False, eq=False)
 class ClientOptions:
     """Everything a client needs to know, validated when built and read-only afterwards.
 
@@ -317,7 +334,7 @@ class ClientOptions:
         _check_text("secret", self.secret)
         if any(char.isspace() for char in self.secret):
             raise ValueError("secret must not contain white space")
-        base = _split_http_url("base_url", self.base_url)
+        _split_http_url("base_url", self.base_url)
         if self.host is not None:
             _check_text("host", self.host, allow_empty=False)
             host_parts = urllib.parse.urlsplit("//" + self.host)
@@ -349,7 +366,7 @@ class ClientOptions:
             raise TypeError("max_response_bytes must be an int")
         if self.max_response_bytes <= 0:
             raise ValueError("max_response_bytes must be > 0, got %d" % self.max_response_bytes)
-        self._check_secret_stays_safe(base)
+        self._check_secret_stays_safe()
 
     def _checked_endpoints(self) -> Dict[str, str]:
         if not isinstance(self.endpoints, Mapping):
@@ -376,12 +393,18 @@ class ClientOptions:
             _check_text("headers[%r]" % name, value)
         return _Headers(self.headers)
 
-    def _check_secret_stays_safe(self, base: urllib.parse.SplitResult) -> None:
+    def _origin(self) -> Tuple[str, str, str]:
+        """Scheme, host[:port] and host name that requests go to, after the ``host`` and ``protocol`` overrides."""
+        base = urllib.parse.urlsplit(self.base_url)
+        netloc = self.host or base.netloc
+        return (self.protocol or base.scheme).rstrip(":"), netloc, urllib.parse.urlsplit("//" + netloc).hostname or ""
+
+    def _check_secret_stays_safe(self) -> None:
         """Refuse, before any I/O, a configuration that would send the secret in clear text off this machine."""
         if not self.secret or self.allow_insecure_http:
             return
-        origins = [(self.protocol or base.scheme).rstrip(":"), (self.host or base.netloc)]
-        targets = [("base_url", origins[0], urllib.parse.urlsplit("//" + origins[1]).hostname or "")]
+        scheme, _, hostname = self._origin()
+        targets = [("base_url", scheme, hostname)]
         for key, value in self.endpoints.items():
             if not value.startswith("/"):
                 parts = urllib.parse.urlsplit(value)
@@ -459,7 +482,7 @@ class ClientOptions:
 # ---------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, repr=False, eq=False)
 class HTTPRequest:
     """One HTTP request as a transport receives it: ``timeout`` (seconds or None) bounds the whole exchange."""
 
@@ -483,7 +506,7 @@ class HTTPRequest:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False, eq=False)
 class HTTPResponse:
     """One HTTP response as a transport returns it; ``headers`` are looked up case-insensitively."""
 
@@ -494,6 +517,9 @@ class HTTPResponse:
     def __post_init__(self) -> None:
         if not isinstance(self.headers, _Headers):
             object.__setattr__(self, "headers", _Headers(self.headers))
+
+    def __repr__(self) -> str:
+        return "HTTPResponse(status=%d, headers=%r, body=<%d bytes>)" % (self.status, self.headers, len(self.body))
 
 
 class _DeadlineSocketIO(io.RawIOBase):
@@ -535,9 +561,20 @@ class _DeadlineResponse(http.client.HTTPResponse):
     """An HTTPResponse that reads through a _DeadlineSocketIO bound to its connection."""
 
     def __init__(self, sock: socket.socket, *args: Any, connection: _DeadlineConnection, **kwargs: Any) -> None:
-        super().__init__(sock, *args, **kwargs)
-        self.fp.close()
-        self.fp = io.BufferedReader(_DeadlineSocketIO(sock, connection))
+        source = _ReaderSource(io.BufferedReader(_DeadlineSocketIO(sock, connection)))
+        super().__init__(source, *args, **kwargs)  # type: ignore[arg-type]
+
+
+class _ReaderSource:
+    """Stands in for the socket HTTPResponse.__init__ asks for a reader with makefile("rb"): hands it ours."""
+
+    __slots__ = ("_reader",)
+
+    def __init__(self, reader: io.BufferedReader) -> None:
+        self._reader = reader
+
+    def makefile(self, mode: str) -> io.BufferedReader:
+        return self._reader
 
 
 class _DeadlineConnection(http.client.HTTPConnection):
@@ -570,13 +607,16 @@ class _HTTPHandler(urllib.request.HTTPHandler):
         return self.do_open(_DeadlineConnection, req)
 
 
-class _HTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, context: ssl.SSLContext) -> None:
-        super().__init__(context=context)
-        self._tls_context = context
+class _HTTPSHandler(urllib.request.AbstractHTTPHandler):
+    # Not a subclass of HTTPSHandler: from Python 3.12 its constructor loads the CA store at once.
+    def __init__(self, tls: _TLSContext) -> None:
+        super().__init__()
+        self._tls = tls
 
     def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(_DeadlineHTTPSConnection, req, context=self._tls_context)
+        return self.do_open(_DeadlineHTTPSConnection, req, context=self._tls.get())
+
+    https_request = urllib.request.AbstractHTTPHandler.do_request_
 
 
 def _read_body(response: http.client.HTTPResponse, limit: int, url: str) -> bytes:
@@ -623,8 +663,20 @@ def _connection_error(exc: BaseException, url: str, timeout: Optional[float]) ->
     return APIConnectionError("cannot complete the exchange with %s: %s" % (where, detail))
 
 
-def _default_ssl_context(context: Optional[ssl.SSLContext]) -> ssl.SSLContext:
-    return context if context is not None else ssl.create_default_context()
+class _TLSContext:
+    """The SSLContext a transport uses, the default one made on first use.
+
+    Loading the system's CA certificates takes milliseconds, which a process that only ever speaks
+    plain http (a test, a local gateway) or makes one call (a cold Lambda) should not pay at start-up.
+    """
+
+    def __init__(self, context: Optional[ssl.SSLContext]) -> None:
+        self._context = context
+
+    def get(self) -> ssl.SSLContext:
+        if self._context is None:
+            self._context = ssl.create_default_context()  # a race makes two equal contexts: harmless
+        return self._context
 
 
 class UrllibTransport:
@@ -640,17 +692,17 @@ class UrllibTransport:
     def __init__(
         self, ssl_context: Optional[ssl.SSLContext] = None, max_response_bytes: int = _DEFAULT_MAX_RESPONSE_BYTES
     ) -> None:
-        context = _default_ssl_context(ssl_context)
+        tls = _TLSContext(ssl_context)
         self.max_response_bytes = max_response_bytes
-        self._proxied = self._opener(urllib.request.ProxyHandler(), context)
-        self._direct = self._opener(urllib.request.ProxyHandler({}), context)
+        self._proxied = self._opener(urllib.request.ProxyHandler(), tls)
+        self._direct = self._opener(urllib.request.ProxyHandler({}), tls)
 
     @staticmethod
-    def _opener(proxies: urllib.request.ProxyHandler, context: ssl.SSLContext) -> urllib.request.OpenerDirector:
+    def _opener(proxies: urllib.request.ProxyHandler, tls: _TLSContext) -> urllib.request.OpenerDirector:
         # Built by hand, not with build_opener(): without HTTPRedirectHandler nothing is followed, and
         # without HTTPErrorProcessor every status comes back as a response instead of an exception.
         opener = urllib.request.OpenerDirector()
-        for handler in (proxies, _HTTPHandler(), _HTTPSHandler(context)):
+        for handler in (proxies, _HTTPHandler(), _HTTPSHandler(tls)):
             opener.add_handler(handler)
         return opener
 
@@ -658,7 +710,7 @@ class UrllibTransport:
         hostname = urllib.parse.urlsplit(request.url).hostname or ""
         opener = self._direct if _is_loopback(hostname) else self._proxied
         outgoing = urllib.request.Request(
-            request.url, data=request.body, headers=dict(request.headers), method=request.method
+            request.url, data=request.body, headers=_plain_headers(request.headers), method=request.method
         )
         timeout = socket._GLOBAL_DEFAULT_TIMEOUT if request.timeout is None else request.timeout  # type: ignore[attr-defined]
         try:
@@ -672,7 +724,8 @@ class UrllibTransport:
         return "UrllibTransport(max_response_bytes=%d)" % self.max_response_bytes
 
 
-_Origin = Tuple[str, str, int]
+if TYPE_CHECKING:
+    _Origin = Tuple[str, str, int]  # scheme, host, port
 
 
 class KeepAliveTransport:
@@ -699,11 +752,12 @@ class KeepAliveTransport:
         self.max_response_bytes = max_response_bytes
         self.max_idle_per_origin = max_idle_per_origin
         self.idle_timeout = idle_timeout
-        self._ssl_context = _default_ssl_context(ssl_context)
+        self._ssl_context = ssl_context
+        self._tls = _TLSContext(ssl_context)
         self._proxies = urllib.request.getproxies()
         self._proxy_transport: Optional[UrllibTransport] = None
         self._idle: Dict[_Origin, List[Tuple[_DeadlineConnection, float]]] = {}
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
 
     def __enter__(self) -> KeepAliveTransport:
         return self
@@ -725,7 +779,7 @@ class KeepAliveTransport:
         if self._uses_proxy(parts.scheme, hostname):
             return self._via_proxy(request)
         origin = (parts.scheme, hostname, parts.port or (443 if parts.scheme == "https" else 80))
-        selector = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
+        selector = (parts.path or "/") + ("?" + parts.query if parts.query else "")
         deadline = None if request.timeout is None else time.monotonic() + request.timeout
         connection = self._checkout(origin)
         reused = connection is not None
@@ -768,7 +822,7 @@ class KeepAliveTransport:
     def _connect(self, origin: _Origin, timeout: Optional[float]) -> _DeadlineConnection:
         scheme, hostname, port = origin
         if scheme == "https":
-            return _DeadlineHTTPSConnection(hostname, port, timeout=timeout, context=self._ssl_context)
+            return _DeadlineHTTPSConnection(hostname, port, timeout=timeout, context=self._tls.get())
         return _DeadlineConnection(hostname, port, timeout=timeout)
 
     @staticmethod
@@ -779,7 +833,7 @@ class KeepAliveTransport:
         connection.received = 0
         if connection.sock is not None:  # a reused connection: the new deadline bounds the send too
             connection.sock.settimeout(None if deadline is None else max(deadline - time.monotonic(), 0.001))
-        connection.request(request.method, selector, body=request.body, headers=dict(request.headers))
+        connection.request(request.method, selector, body=request.body, headers=_plain_headers(request.headers))
         return connection.getresponse()  # type: ignore[return-value]
 
     def _checkout(self, origin: _Origin) -> Optional[_DeadlineConnection]:
@@ -842,52 +896,114 @@ def _safe_to_resend(exc: BaseException, connection: _DeadlineConnection) -> bool
 # ---------------------------------------------------------------------------------------------------------
 
 
-class BotSessionMessage(TypedDict):
-    """A message of a bot session: ``type`` (``user``, ``bot``, ``context``, ...) and ``text``."""
+if TYPE_CHECKING:
 
-    type: str
-    text: str
+    class BotSessionMessage(TypedDict):
+        """A message of a bot session: ``type`` (``user``, ``bot``, ``context``, ...) and ``text``."""
+
+        type: str
+        text: str
+
+    class BotSessionCreateRequest(TypedDict, total=False):
+        """The body of createBotSession: every field optional; unknown fields are sent as given."""
+
+        durationInSeconds: float
+        messages: List[BotSessionMessage]
+        meta: Dict[str, Any]
+
+    class _BotSessionCreateResponseRequired(TypedDict):
+        id: str
+        conversationId: str
+        token: str
+        expiresAt: float
+
+    class BotSessionCreateResponse(_BotSessionCreateResponseRequired, total=False):
+        """The session: ``id``, ``conversationId``, ``token``, ``expiresAt`` (epoch ms), maybe ``messages``."""
+
+        messages: List[BotSessionMessage]
+
+else:
+    _TYPED_DICTS = ("BotSessionMessage", "BotSessionCreateRequest", "BotSessionCreateResponse")
+
+    def __getattr__(name: str) -> Any:
+        """Make the public TypedDicts at run time when first asked for (PEP 562).
+
+        They are for type checkers, and making them imports typing: several milliseconds of start-up
+        that a command or a cold Lambda would pay for nothing. These run-time classes repeat the
+        declarations above field for field (a test compares the two).
+        """
+        if name not in _TYPED_DICTS:
+            raise AttributeError("module %r has no attribute %r" % (__name__, name))
+        from typing import TypedDict
+
+        class BotSessionMessage(TypedDict):
+            type: str
+            text: str
+
+        class BotSessionCreateRequest(TypedDict, total=False):
+            durationInSeconds: float
+            messages: List[BotSessionMessage]
+            meta: Dict[str, Any]
+
+        class _BotSessionCreateResponseRequired(TypedDict):
+            id: str
+            conversationId: str
+            token: str
+            expiresAt: float
+
+        class BotSessionCreateResponse(_BotSessionCreateResponseRequired, total=False):
+            messages: List[BotSessionMessage]
+
+        for made in (BotSessionMessage, BotSessionCreateRequest, BotSessionCreateResponse):
+            made.__module__ = __name__
+            globals()[made.__name__] = made
+        return globals()[name]
+
+    def __dir__() -> List[str]:
+        return sorted(set(globals()) | set(_TYPED_DICTS))
 
 
-class BotSessionCreateRequest(TypedDict, total=False):
-    """The body of createBotSession: every field optional; unknown fields are sent as given."""
-
-    durationInSeconds: float
-    messages: List[BotSessionMessage]
-    meta: Dict[str, Any]
-
-
-class _BotSessionCreateResponseRequired(TypedDict):
-    id: str
-    conversationId: str
-    token: str
-    expiresAt: float
-
-
-class BotSessionCreateResponse(_BotSessionCreateResponseRequired, total=False):
-    """The session: ``id``, ``conversationId``, ``token`` and ``expiresAt`` (epoch ms), maybe ``messages``."""
-
-    messages: List[BotSessionMessage]
-
-
-def _json_ready(value: Any, where: str) -> Any:
-    """Return *value* as plain JSON data (dicts, lists, ...), or raise naming the first field JSON cannot hold."""
-    if value is None or isinstance(value, (str, bool, int)):
-        return value
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError("%s is %r, which JSON cannot represent" % (where, value))
-        return value
+def _json_default(value: object) -> Any:
+    """What the JSON encoder calls for a value it does not know: read-only and other mappings become dicts."""
     if isinstance(value, Mapping):
-        plain = {}
+        return dict(value)
+    raise TypeError("%s is not JSON" % type(value).__name__)
+
+
+# Compact, strict (no NaN or Infinity) and made once: json.dumps with options builds an encoder per call.
+_encode_json = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=_json_default).encode
+
+
+def _json_body(value: Any, where: str) -> bytes:
+    """Encode *value* as compact JSON bytes, or raise ValueError/TypeError naming the first field JSON cannot hold.
+
+    Keys follow the json module: strings, and numbers, booleans and None, which become strings.
+    """
+    try:
+        return _encode_json(value).encode("ascii")
+    except (TypeError, ValueError):
+        _find_not_json(value, where, ())  # raises, naming the field
+        raise
+
+
+def _find_not_json(value: Any, where: str, parents: Tuple[int, ...]) -> None:
+    """Walk *value* as the JSON encoder does and raise at the first part it cannot encode (the slow path)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("%s is %r, which JSON cannot represent" % (where, value))
+    if value is None or isinstance(value, (str, int, float)):
+        return
+    if id(value) in parents:
+        raise ValueError("%s contains itself, which JSON cannot represent" % where)
+    if isinstance(value, Mapping):
         for key, item in value.items():
-            if not isinstance(key, str):
-                raise TypeError("%s has a key %r that is not a string" % (where, key))
-            plain[key] = _json_ready(item, "%s.%s" % (where, key))
-        return plain
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(item, "%s[%d]" % (where, index)) for index, item in enumerate(value)]
-    raise TypeError("%s is a %s, which JSON cannot represent" % (where, type(value).__name__))
+            if key is not None and not isinstance(key, (str, int, float)):
+                raise TypeError("%s has a key of type %s, which JSON cannot represent" % (where, type(key).__name__))
+            _find_not_json(item, "%s.%s" % (where, key), (*parents, id(value)))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _find_not_json(item, "%s[%d]" % (where, index), (*parents, id(value)))
+    else:
+        raise TypeError("%s is a %s, which JSON cannot represent" % (where, type(value).__name__))
 
 
 def _check_bot_id(bot_id: object) -> str:
@@ -897,7 +1013,7 @@ def _check_bot_id(bot_id: object) -> str:
         raise ValueError("bot_id must not be empty or blank")
     if bot_id in (".", ".."):
         raise ValueError("bot_id must not be %r (it would change the URL path)" % bot_id)
-    if any(ord(char) < 32 or 127 <= ord(char) < 160 for char in bot_id):
+    if not bot_id.isprintable() and any(ord(char) < 32 or 127 <= ord(char) < 160 for char in bot_id):
         raise ValueError("bot_id must not contain control characters")
     return bot_id
 
@@ -927,7 +1043,7 @@ def _session_request_body(request: Optional[Mapping[str, Any]]) -> bytes:
                     )
     if "meta" in request and not isinstance(request["meta"], Mapping):
         raise TypeError("request.meta must be a mapping, not %s" % type(request["meta"]).__name__)
-    return json.dumps(_json_ready(request, "request"), separators=(",", ":")).encode("ascii")
+    return _json_body(request, "request")
 
 
 def _retry_after(headers: Mapping[str, str]) -> Optional[float]:
@@ -988,7 +1104,7 @@ class ChatBotKitClient:
     ``extend(**changes)`` returns a new client of the same class with merged options.
     """
 
-    __slots__ = ("_headers", "_options", "_transport")
+    __slots__ = ("_headers", "_log", "_official_host", "_options", "_origin", "_transport")
 
     def __init__(self, options: Optional[ClientOptions] = None, **option_kwargs: Any) -> None:
         if options is None:
@@ -1002,6 +1118,10 @@ class ChatBotKitClient:
             options.ssl_context, options.max_response_bytes
         )
         self._headers = self._build_headers(options)
+        scheme, netloc, hostname = options._origin()
+        self._origin = scheme + "://" + netloc
+        self._official_host = hostname == _OFFICIAL_HOST
+        self._log = _logger()  # None until the program imports logging; then looked up per attempt
 
     @property
     def options(self) -> ClientOptions:
@@ -1034,25 +1154,22 @@ class ChatBotKitClient:
 
     def _url(self, path_template: str, path_params: Mapping[str, str]) -> str:
         """Resolve an operation path like the Node SDK: endpoints, host/protocol overrides, /api dropping."""
-        options = self._options
-        concrete = path_template
-        for name, value in path_params.items():
-            concrete = concrete.replace("{%s}" % name, urllib.parse.quote(value, safe=""))
-        path = concrete
-        if options.endpoints:
-            endpoint = options.endpoints.get(concrete) or options.endpoints.get(path_template)
+        escaped = {"{%s}" % name: urllib.parse.quote(value, safe="") for name, value in path_params.items()}
+        path = path_template
+        for placeholder, value in escaped.items():
+            path = path.replace(placeholder, value)
+        endpoints = self._options.endpoints
+        if endpoints:
+            endpoint = endpoints.get(path) or endpoints.get(path_template)
             if endpoint is not None:
-                for name, value in path_params.items():
-                    endpoint = endpoint.replace("{%s}" % name, urllib.parse.quote(value, safe=""))
+                for placeholder, value in escaped.items():
+                    endpoint = endpoint.replace(placeholder, value)
                 if not endpoint.startswith("/"):
                     return endpoint
                 path = endpoint
-        base = urllib.parse.urlsplit(options.base_url)
-        scheme = (options.protocol or base.scheme).rstrip(":")
-        netloc = options.host or base.netloc
-        if urllib.parse.urlsplit("//" + netloc).hostname == _OFFICIAL_HOST and path.startswith("/api/"):
+        if self._official_host and path.startswith("/api/"):
             path = path[4:]
-        return "%s://%s%s" % (scheme, netloc, path)
+        return self._origin + path
 
     def _post_json(self, url: str, body: bytes, problem: Callable[[Any], Optional[str]]) -> Any:
         """POST *body* to *url* with the retry policy; return the decoded JSON of a 2xx answer.
@@ -1093,7 +1210,7 @@ class ChatBotKitClient:
             delay = _backoff_delay(self._options.retry_delay, attempt, random.random())
         else:
             delay = 0.0
-        logger = _logger()
+        logger = self._log or _logger()
         if logger is not None:
             logger.info(
                 "retrying POST %s in %.3fs after %s (attempt %d of %d)",
@@ -1107,7 +1224,7 @@ class ChatBotKitClient:
             time.sleep(delay)
 
     def _log_attempt(self, url: str, outcome: str, started: float, attempt: int) -> None:
-        logger = _logger()
+        logger = self._log or _logger()
         if logger is not None and logger.isEnabledFor(10):  # logging.DEBUG
             logger.debug(
                 "POST %s -> %s in %.1f ms (attempt %d of %d)",

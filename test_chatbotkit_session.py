@@ -331,15 +331,55 @@ class TestModuleShape(unittest.TestCase):
             )
             self.assertEqual(cbk.BotSessionCreateResponse.__optional_keys__, frozenset({"messages"}))
 
-    def test_imports_only_the_standard_library_and_not_argparse(self) -> None:
+    def test_start_up_imports_nothing_the_hot_path_does_not_need(self) -> None:
         code = (
-            "import sys; sys.path.insert(0, '.'); import chatbotkit_session\n"
-            "print(sorted(m for m in ('argparse', 'logging') if m in sys.modules))"
+            "import sys; sys.path.insert(0, '.')\n"
+            "import dataclasses, json, urllib.request  # what a hand-written client and a dataclass cost anyway\n"
+            "before = set(sys.modules)\n"
+            "import chatbotkit_session\n"
+            "print(sorted(set(sys.modules) - before - {'chatbotkit_session', '__future__'}))"
         )
         out = subprocess.run(
             [sys.executable, "-I", "-S", "-c", code], cwd=str(HERE), capture_output=True, text=True, check=True
         )
         self.assertEqual(out.stdout.strip(), "[]")
+
+    def test_run_time_typed_dicts_repeat_the_declarations(self) -> None:
+        import ast
+
+        tree = ast.parse(MODULE_FILE.read_text(encoding="utf-8"))
+        declared: Dict[str, Tuple[List[str], bool]] = {}
+        made: Dict[str, Tuple[List[str], bool]] = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+                for target, body in ((declared, node.body), (made, node.orelse)):
+                    for inner in body:
+                        for klass in ast.walk(inner):
+                            if isinstance(klass, ast.ClassDef):
+                                fields = (
+                                    [ast.unparse(item) for item in klass.body if isinstance(item, ast.AnnAssign)]
+                                    if sys.version_info >= (3, 9)
+                                    else [item.target.id for item in klass.body if isinstance(item, ast.AnnAssign)]
+                                )  # type: ignore[attr-defined]
+                                total = all(
+                                    not (
+                                        k.arg == "total"
+                                        and isinstance(k.value, ast.Constant)
+                                        and k.value.value is False
+                                    )
+                                    for k in klass.keywords
+                                )
+                                target[klass.name] = (fields, total)
+        self.assertEqual(
+            set(declared),
+            {
+                "BotSessionMessage",
+                "BotSessionCreateRequest",
+                "_BotSessionCreateResponseRequired",
+                "BotSessionCreateResponse",
+            },
+        )
+        self.assertEqual(made, declared)
 
     def test_error_hierarchy(self) -> None:
         self.assertTrue(issubclass(cbk.APIError, cbk.ChatBotKitError))
@@ -638,7 +678,7 @@ class TestInputValidation(unittest.TestCase):
             ({"meta": []}, TypeError, "meta"),
             ({"meta": "x"}, TypeError, "meta"),
             ({"meta": {"when": object()}}, TypeError, r"request\.meta\.when"),
-            ({"meta": {"x": {1: "a"}}}, TypeError, r"request\.meta\.x"),
+            ({"meta": {"x": {(1, 2): "a"}}}, TypeError, r"request\.meta\.x has a key of type tuple"),
             ({"meta": {"x": [1, {2}]}}, TypeError, r"request\.meta\.x\[1\]"),
             ({"meta": {"x": float("nan")}}, ValueError, r"request\.meta\.x"),
             ({"other": b"bytes"}, TypeError, r"request\.other"),
@@ -646,6 +686,17 @@ class TestInputValidation(unittest.TestCase):
         for request, error, pattern in cases:
             with self.subTest(request=request), self.assertRaisesRegex(error, pattern):
                 self.client.create("bot", request)
+
+    def test_self_containing_requests_are_refused(self) -> None:
+        meta: Dict[str, Any] = {"a": 1}
+        meta["self"] = meta
+        with self.assertRaisesRegex(ValueError, r"request\.meta\.self contains itself"):
+            self.client.create("bot", {"meta": meta})
+
+    def test_keys_follow_the_json_module(self) -> None:
+        transport = FakeTransport()
+        cbk.BotSessionClient(transport=transport).create("bot", {"meta": {1: "one", None: "none", "s": "s"}})
+        self.assertEqual(json.loads(transport.requests[0].body), {"meta": {"1": "one", "null": "none", "s": "s"}})
 
     def test_secret_over_plain_http_is_refused_except_on_loopback(self) -> None:
         with self.assertRaisesRegex(ValueError, "plain http"):

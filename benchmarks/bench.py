@@ -1,0 +1,347 @@
+# SPDX-License-Identifier: MIT
+"""Benchmarks for chatbotkit_session, run by hand: ratios against baselines measured in the same run.
+
+    python benchmarks/bench.py [--calls 300] [--runs 7] [--cold-runs 21]
+
+A loopback server in its own process (asyncio, HTTP/1.1 keep-alive, plain and TLS) answers every
+create with a fixed session. Per-call time (median over --runs runs of --calls creates) is printed for:
+the default transport; a hand-written urllib.request + json loop (the floor for the default);
+KeepAliveTransport; one kept-alive http.client connection (the floor for pooling); and
+requests.Session and httpx.Client when importable. Then whole-process cold start (start the interpreter,
+import, one create) against the same hand-written urllib script, timing the interpreter binary itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import json
+import os
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import chatbotkit_session as cbk  # noqa: E402
+from test_chatbotkit_session import TEST_CA_PEM, TEST_SERVER_KEY, TEST_SERVER_PEM  # noqa: E402
+
+SESSION = json.dumps({"id": "ses_1", "conversationId": "conv_1", "token": "tok_1", "expiresAt": 1790000000000}).encode()
+REQUEST = {"durationInSeconds": 600, "messages": [{"type": "user", "text": "Hello"}]}
+PATH = "/api/v1/bot/bot_123/session/create"
+SECRET = "sk-bench"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The server (its own process)
+# ---------------------------------------------------------------------------------------------------------
+
+
+class _SessionProtocol(asyncio.Protocol):
+    """Answers each POST with the fixed session; keeps the connection unless asked to close."""
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        self.buffer = b""
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while True:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = self.buffer[:end].decode("latin-1").lower()
+            length = 0
+            for line in head.split("\r\n")[1:]:
+                name, _, value = line.partition(":")
+                if name.strip() == "content-length":
+                    length = int(value)
+            if len(self.buffer) < end + 4 + length:
+                return
+            self.buffer = self.buffer[end + 4 + length :]
+            close = "connection: close" in head
+            self.transport.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n%s"
+                % (len(SESSION), b"Connection: close\r\n" if close else b"", SESSION)
+            )
+            if close:
+                self.transport.close()
+                return
+
+
+def serve(tls: bool) -> None:
+    context = None
+    if tls:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(_pem_file("server.pem", TEST_SERVER_PEM), _pem_file("server.key", TEST_SERVER_KEY))
+
+    async def main() -> None:
+        server = await asyncio.get_running_loop().create_server(
+            _SessionProtocol, "127.0.0.1", 0, ssl=context, backlog=512
+        )
+        print(server.sockets[0].getsockname()[1], flush=True)
+        await server.serve_forever()
+
+    asyncio.run(main())
+
+
+_PEM_DIR = tempfile.mkdtemp(prefix="cbk-bench-")
+
+
+def _pem_file(name: str, text: str) -> str:
+    path = os.path.join(_PEM_DIR, name)
+    with open(path, "w") as handle:
+        handle.write(text)
+    return path
+
+
+def start_server(tls: bool) -> Tuple[subprocess.Popen, int]:  # type: ignore[type-arg]
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--serve", "tls" if tls else "plain"], stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    return process, int(process.stdout.readline())
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The clients, each as "make a function that does one create"
+# ---------------------------------------------------------------------------------------------------------
+
+Maker = Callable[[str, Optional[ssl.SSLContext]], Tuple[Callable[[], Any], Callable[[], None]]]
+
+
+def default_transport(base: str, context: Optional[ssl.SSLContext]) -> Any:
+    client = cbk.BotSessionClient(secret=SECRET, base_url=base, ssl_context=context)
+    return lambda: client.create("bot_123", REQUEST), lambda: None
+
+
+def keep_alive_transport(base: str, context: Optional[ssl.SSLContext]) -> Any:
+    transport = cbk.KeepAliveTransport(ssl_context=context)
+    client = cbk.BotSessionClient(secret=SECRET, base_url=base, transport=transport)
+    return lambda: client.create("bot_123", REQUEST), transport.close
+
+
+def hand_written_urllib(base: str, context: Optional[ssl.SSLContext]) -> Any:
+    # What a careful person writes without a library: one opener, one Request per call, json both ways.
+    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
+    headers = {"Content-Type": "application/json", "Authorization": "Bearer " + SECRET}
+
+    def call() -> Any:
+        request = urllib.request.Request(base + PATH, data=json.dumps(REQUEST).encode(), headers=headers, method="POST")
+        with opener.open(request, timeout=30) as response:
+            return json.loads(response.read())
+
+    return call, lambda: None
+
+
+def raw_http_client(base: str, context: Optional[ssl.SSLContext]) -> Any:
+    host, port = base.split("//")[1].split(":")
+    if base.startswith("https"):
+        connection: http.client.HTTPConnection = http.client.HTTPSConnection(
+            host, int(port), timeout=30, context=context
+        )
+    else:
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    headers = {"Content-Type": "application/json", "Authorization": "Bearer " + SECRET}
+
+    def call() -> Any:
+        connection.request("POST", PATH, body=json.dumps(REQUEST).encode(), headers=headers)
+        return json.loads(connection.getresponse().read())
+
+    return call, connection.close
+
+
+def requests_session(base: str, context: Optional[ssl.SSLContext]) -> Any:
+    import requests  # type: ignore[import-untyped]
+
+    session = requests.Session()
+    session.headers["Authorization"] = "Bearer " + SECRET
+    verify = _pem_file("ca.pem", TEST_CA_PEM)  # per call: a Session's own verify loses to REQUESTS_CA_BUNDLE
+    return lambda: session.post(base + PATH, json=REQUEST, timeout=30, verify=verify).json(), session.close
+
+
+def httpx_client(base: str, context: Optional[ssl.SSLContext]) -> Any:
+    import httpx  # type: ignore[import-not-found]
+
+    client = httpx.Client(
+        verify=context if context is not None else True, headers={"Authorization": "Bearer " + SECRET}
+    )
+    return lambda: client.post(base + PATH, json=REQUEST, timeout=30).json(), client.close
+
+
+def importable(name: str) -> bool:
+    try:
+        __import__(name)
+    except ImportError:
+        return False
+    return True
+
+
+def per_call(
+    makers: List[Tuple[str, Maker]], base: str, context: Optional[ssl.SSLContext], calls: int, runs: int
+) -> Dict[str, float]:
+    """Median seconds per call of each client over *runs* rounds of *calls* calls.
+
+    The clients take turns within each round, so that a slow moment of a busy machine falls on all of
+    them alike instead of on whichever happened to run then.
+    """
+    clients = {name: maker(base, context) for name, maker in makers}
+    try:
+        times: Dict[str, List[float]] = {name: [] for name in clients}
+        for call, _ in clients.values():
+            assert call()["token"] == "tok_1"  # warm up: connect, fill caches
+        for _ in range(runs):
+            for name, (call, _) in clients.items():
+                started = time.perf_counter()
+                for _ in range(calls):
+                    call()
+                times[name].append((time.perf_counter() - started) / calls)
+        return {name: statistics.median(samples) for name, samples in times.items()}
+    finally:
+        for _, close in clients.values():
+            close()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Cold start: a whole process
+# ---------------------------------------------------------------------------------------------------------
+
+COLD_LIBRARY = """
+import chatbotkit_session
+client = chatbotkit_session.BotSessionClient(secret="sk-bench", base_url=BASE)
+assert client.create("bot_123", {"messages": [{"type": "user", "text": "Hello"}]})["token"] == "tok_1"
+"""
+COLD_URLLIB = """
+import json, urllib.request
+request = urllib.request.Request(BASE + "/api/v1/bot/bot_123/session/create", method="POST",
+    data=json.dumps({"messages": [{"type": "user", "text": "Hello"}]}).encode(),
+    headers={"Content-Type": "application/json", "Authorization": "Bearer sk-bench"})
+with urllib.request.urlopen(request, timeout=30) as response:
+    assert json.loads(response.read())["token"] == "tok_1"
+"""
+
+
+def cold_start(scripts: Dict[str, str], base: str, runs: int, flags: List[str]) -> Dict[str, Tuple[float, float]]:
+    """Median (wall, CPU) seconds of a whole process running each script, the scripts taking turns.
+
+    CPU time (user + system, from the kernel's accounting of the child) is the steadier figure on a busy
+    machine; wall time includes waiting for the server and for the scheduler.
+    """
+    interpreter = sys.executable  # the interpreter itself (a venv keeps its own), never a pyenv shim
+    times: Dict[str, List[Tuple[float, float]]] = {name: [] for name in scripts}
+    for _ in range(runs):
+        for name, script in scripts.items():
+            code = "import sys; sys.path.insert(0, %r)\nBASE = %r\n%s" % (str(ROOT), base, script)
+            started = time.perf_counter()
+            process = subprocess.Popen([interpreter, *flags, "-c", code])
+            _, status, usage = os.wait4(process.pid, 0)
+            wall = time.perf_counter() - started
+            process.returncode = os.waitstatus_to_exitcode(status) if hasattr(os, "waitstatus_to_exitcode") else status
+            assert process.returncode == 0, name
+            times[name].append((wall, usage.ru_utime + usage.ru_stime))
+    return {
+        name: (statistics.median(wall for wall, _ in samples), statistics.median(cpu for _, cpu in samples))
+        for name, samples in times.items()
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=100)
+    parser.add_argument("--runs", type=int, default=21)
+    parser.add_argument("--cold-runs", type=int, default=21)
+    parser.add_argument("--serve", choices=["plain", "tls"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        return serve(args.serve == "tls")
+
+    print(
+        "CPython %s, %s; %d calls x %d runs (median), cold start %d runs"
+        % (sys.version.split()[0], ssl.OPENSSL_VERSION, args.calls, args.runs, args.cold_runs)
+    )
+    clients: List[Tuple[str, Maker]] = [
+        ("hand-written urllib (floor for default)", hand_written_urllib),
+        ("default UrllibTransport", default_transport),
+        ("http.client kept alive (floor for pool)", raw_http_client),
+        ("KeepAliveTransport", keep_alive_transport),
+    ]
+    if importable("requests"):
+        clients.append(("requests.Session", requests_session))
+    else:
+        print("requests: not importable, skipped")
+    if importable("httpx"):
+        clients.append(("httpx.Client", httpx_client))
+    else:
+        print("httpx: not importable, skipped")
+
+    results: Dict[Tuple[str, str], float] = {}
+    for tls in (False, True):
+        scheme = "https" if tls else "http"
+        server, port = start_server(tls)
+        try:
+            base = "%s://%s:%d" % (scheme, "localhost" if tls else "127.0.0.1", port)
+            context = ssl.create_default_context(cafile=_pem_file("ca.pem", TEST_CA_PEM)) if tls else None
+            print("\n%s (%s)" % (scheme.upper() if tls else "plain HTTP", base))
+            for name, seconds in per_call(clients, base, context, args.calls, args.runs).items():
+                results[scheme, name] = seconds
+                print("  %-42s %8.1f us/call" % (name, seconds * 1e6))
+        finally:
+            server.terminate()
+            server.wait()
+
+    print("\nratios (lower is better; target in brackets)")
+    for scheme in ("http", "https"):
+        default = (
+            results[scheme, "default UrllibTransport"] / results[scheme, "hand-written urllib (floor for default)"]
+        )
+        pooled = results[scheme, "KeepAliveTransport"] / results[scheme, "http.client kept alive (floor for pool)"]
+        print("  %-5s default / hand-written urllib      %.2fx  [<= 1.15x]" % (scheme, default))
+        print("  %-5s KeepAliveTransport / http.client   %.2fx  [<= 1.30x over https]" % (scheme, pooled))
+        if (scheme, "httpx.Client") in results:
+            print(
+                "  %-5s KeepAliveTransport / httpx.Client  %.2fx  [< 1.00x]"
+                % (scheme, results[scheme, "KeepAliveTransport"] / results[scheme, "httpx.Client"])
+            )
+        if (scheme, "requests.Session") in results:
+            print(
+                "  %-5s KeepAliveTransport / requests      %.2fx"
+                % (scheme, results[scheme, "KeepAliveTransport"] / results[scheme, "requests.Session"])
+            )
+
+    server, port = start_server(False)
+    try:
+        base = "http://127.0.0.1:%d" % port
+        print("\ncold start: start the interpreter, import, one create (median of %d)" % args.cold_runs)
+        for flags in ([], ["-I", "-S"]):
+            cold = cold_start({"urllib": COLD_URLLIB, "library": COLD_LIBRARY}, base, args.cold_runs, flags)
+            (urllib_wall, urllib_cpu), (library_wall, library_cpu) = cold["urllib"], cold["library"]
+            print(
+                "  python %-6s CPU %.1f ms / %.1f ms = %.2fx   wall %.1f ms / %.1f ms = %.2fx  [<= 1.20x]"
+                % (
+                    " ".join(flags),
+                    library_cpu * 1e3,
+                    urllib_cpu * 1e3,
+                    library_cpu / urllib_cpu,
+                    library_wall * 1e3,
+                    urllib_wall * 1e3,
+                    library_wall / urllib_wall,
+                )
+            )
+    finally:
+        server.terminate()
+        server.wait()
+
+
+if __name__ == "__main__":
+    main()
