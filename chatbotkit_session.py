@@ -102,6 +102,7 @@ _STATUS_CODES: Mapping[int, str] = MappingProxyType(
 _SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"})
 # Headers the transport computes; a caller setting them would corrupt the message framing.
 _RESERVED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
 _IPV6_LOOPBACK = socket.inet_pton(socket.AF_INET6, "::1")
 _TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
@@ -191,17 +192,38 @@ class APITimeoutError(APIConnectionError):
 class _Headers(Mapping):  # type: ignore[type-arg]
     """A read-only, case-insensitive mapping of header names to values; its repr masks credentials."""
 
-    __slots__ = ("_items",)
+    __slots__ = ("_index", "_message")
 
     def __init__(self, headers: Mapping[str, str] | Iterable[Tuple[str, str]]) -> None:
-        items: Dict[str, Tuple[str, str]] = {}
-        pairs = headers.items() if isinstance(headers, Mapping) else headers
+        self._message: Optional[http.client.HTTPMessage] = None
+        self._index: Optional[Dict[str, Tuple[str, str]]] = self._indexed(
+            headers.items() if isinstance(headers, Mapping) else headers
+        )
+
+    @classmethod
+    def received(cls, message: http.client.HTTPMessage) -> _Headers:
+        """The headers of a received response, indexed on first use: most successful calls never read them."""
+        headers = cls.__new__(cls)
+        headers._message = message
+        headers._index = None
+        return headers
+
+    @staticmethod
+    def _indexed(pairs: Iterable[Tuple[str, str]]) -> Dict[str, Tuple[str, str]]:
+        index: Dict[str, Tuple[str, str]] = {}
         for name, value in pairs:
             key = name.lower()
-            if key in items:  # a repeated header: combine as HTTP allows
-                value = items[key][1] + ", " + value
-            items[key] = (name, value)
-        self._items = items
+            if key in index:  # a repeated header: combine as HTTP allows
+                value = index[key][1] + ", " + value
+            index[key] = (name, value)
+        return index
+
+    @property
+    def _items(self) -> Dict[str, Tuple[str, str]]:
+        index = self._index
+        if index is None:  # two threads may both build it: the same dict, harmlessly
+            index = self._index = self._indexed(self._message.items() if self._message is not None else ())
+        return index
 
     def __getitem__(self, name: str) -> str:
         return self._items[name.lower()][1]
@@ -621,9 +643,8 @@ class _HTTPSHandler(urllib.request.AbstractHTTPHandler):
 
 def _read_body(response: http.client.HTTPResponse, limit: int, url: str) -> bytes:
     """Read a whole response body, refusing (and stopping at) more than *limit* bytes."""
-    length = response.getheader("content-length")
-    if length is not None and length.isdigit():
-        if int(length) > limit:
+    if response.length is not None:  # http.client's reading of Content-Length (None when chunked or absent)
+        if response.length > limit:
             raise _too_large(response, limit, url)
         return response.read()
     chunks: List[bytes] = []
@@ -644,7 +665,7 @@ def _too_large(response: http.client.HTTPResponse, limit: int, url: str) -> APIE
         "RESPONSE_TOO_LARGE",
         status=response.status,
         url=url,
-        headers=_Headers(response.getheaders()),
+        headers=_Headers.received(response.headers),
     )
 
 
@@ -716,7 +737,7 @@ class UrllibTransport:
         try:
             with opener.open(outgoing, timeout=timeout) as response:
                 body = _read_body(response, self.max_response_bytes, request.url)
-                return HTTPResponse(response.status, _Headers(response.getheaders()), body)
+                return HTTPResponse(response.status, _Headers.received(response.headers), body)
         except (OSError, http.client.HTTPException) as exc:
             raise _connection_error(exc, request.url, request.timeout) from exc
 
@@ -755,6 +776,7 @@ class KeepAliveTransport:
         self._ssl_context = ssl_context
         self._tls = _TLSContext(ssl_context)
         self._proxies = urllib.request.getproxies()
+        self._origins: Dict[str, _Origin] = {}
         self._proxy_transport: Optional[UrllibTransport] = None
         self._idle: Dict[_Origin, List[Tuple[_DeadlineConnection, float]]] = {}
         self._lock = _thread.allocate_lock()
@@ -775,10 +797,11 @@ class KeepAliveTransport:
 
     def __call__(self, request: HTTPRequest) -> HTTPResponse:
         parts = urllib.parse.urlsplit(request.url)
-        hostname = parts.hostname or ""
-        if self._uses_proxy(parts.scheme, hostname):
+        origin = self._origins.get(parts.netloc + parts.scheme)
+        if origin is None:
+            origin = self._origin(parts)
+        if origin[0] == "proxy":
             return self._via_proxy(request)
-        origin = (parts.scheme, hostname, parts.port or (443 if parts.scheme == "https" else 80))
         selector = (parts.path or "/") + ("?" + parts.query if parts.query else "")
         deadline = None if request.timeout is None else time.monotonic() + request.timeout
         connection = self._checkout(origin)
@@ -807,12 +830,24 @@ class KeepAliveTransport:
             connection.close()
         else:
             self._checkin(origin, connection)
-        return HTTPResponse(response.status, _Headers(response.getheaders()), body)
+        return HTTPResponse(response.status, _Headers.received(response.headers), body)
 
-    def _uses_proxy(self, scheme: str, hostname: str) -> bool:
-        if scheme not in self._proxies or _is_loopback(hostname):
-            return False
-        return not urllib.request.proxy_bypass_environment(hostname, self._proxies)  # type: ignore[attr-defined]
+    def _origin(self, parts: urllib.parse.SplitResult) -> _Origin:
+        """The pool key of a URL (scheme, host, port), or ("proxy", host, port) if a proxy applies to it.
+
+        Remembered per scheme and host[:port] (a few at most) so that calls skip parsing and proxy rules.
+        """
+        hostname = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        uses_proxy = (
+            parts.scheme in self._proxies
+            and not _is_loopback(hostname)
+            and not urllib.request.proxy_bypass_environment(hostname, self._proxies)  # type: ignore[attr-defined]
+        )
+        origin = ("proxy" if uses_proxy else parts.scheme, hostname, port)
+        if len(self._origins) < 64:
+            self._origins[parts.netloc + parts.scheme] = origin
+        return origin
 
     def _via_proxy(self, request: HTTPRequest) -> HTTPResponse:
         if self._proxy_transport is None:
@@ -1024,12 +1059,11 @@ def _session_request_body(request: Optional[Mapping[str, Any]]) -> bytes:
         return b"{}"
     if not isinstance(request, Mapping):
         raise TypeError("request must be a mapping (a dict), not %s" % type(request).__name__)
-    if "durationInSeconds" in request:
-        duration = request["durationInSeconds"]
-        if isinstance(duration, bool) or not isinstance(duration, (int, float)):
-            raise TypeError("request.durationInSeconds must be a number, not %s" % type(duration).__name__)
-    if "messages" in request:
-        messages = request["messages"]
+    duration = request.get("durationInSeconds", 0)
+    if isinstance(duration, bool) or not isinstance(duration, (int, float)):
+        raise TypeError("request.durationInSeconds must be a number, not %s" % type(duration).__name__)
+    messages = request.get("messages", ())
+    if messages:
         if not isinstance(messages, (list, tuple)):
             raise TypeError("request.messages must be a list, not %s" % type(messages).__name__)
         for index, message in enumerate(messages):
@@ -1041,8 +1075,11 @@ def _session_request_body(request: Optional[Mapping[str, Any]]) -> bytes:
                         "request.messages[%d].%s must be a string, not %s"
                         % (index, key, "missing" if key not in message else type(message[key]).__name__)
                     )
-    if "meta" in request and not isinstance(request["meta"], Mapping):
-        raise TypeError("request.meta must be a mapping, not %s" % type(request["meta"]).__name__)
+    elif not isinstance(messages, (list, tuple)):
+        raise TypeError("request.messages must be a list, not %s" % type(messages).__name__)
+    meta = request.get("meta", _EMPTY)
+    if not isinstance(meta, Mapping):
+        raise TypeError("request.meta must be a mapping, not %s" % type(meta).__name__)
     return _json_body(request, "request")
 
 
@@ -1154,15 +1191,15 @@ class ChatBotKitClient:
 
     def _url(self, path_template: str, path_params: Mapping[str, str]) -> str:
         """Resolve an operation path like the Node SDK: endpoints, host/protocol overrides, /api dropping."""
-        escaped = {"{%s}" % name: urllib.parse.quote(value, safe="") for name, value in path_params.items()}
+        escaped = [("{%s}" % name, urllib.parse.quote(value, safe="")) for name, value in path_params.items()]
         path = path_template
-        for placeholder, value in escaped.items():
+        for placeholder, value in escaped:
             path = path.replace(placeholder, value)
         endpoints = self._options.endpoints
         if endpoints:
             endpoint = endpoints.get(path) or endpoints.get(path_template)
             if endpoint is not None:
-                for placeholder, value in escaped.items():
+                for placeholder, value in escaped:
                     endpoint = endpoint.replace(placeholder, value)
                 if not endpoint.startswith("/"):
                     return endpoint

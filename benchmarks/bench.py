@@ -18,6 +18,7 @@ import asyncio
 import http.client
 import json
 import os
+import shutil
 import ssl
 import statistics
 import subprocess
@@ -38,6 +39,13 @@ SESSION = json.dumps({"id": "ses_1", "conversationId": "conv_1", "token": "tok_1
 REQUEST = {"durationInSeconds": 600, "messages": [{"type": "user", "text": "Hello"}]}
 PATH = "/api/v1/bot/bot_123/session/create"
 SECRET = "sk-bench"
+# The baselines send what the library sends, so that every client puts the same bytes on the wire.
+SAME_HEADERS = {
+    "User-Agent": cbk._USER_AGENT,
+    "Accept": "application/json",
+    "Content-Type": "application/json",
+    "Authorization": "Bearer " + SECRET,
+}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -132,7 +140,7 @@ def keep_alive_transport(base: str, context: Optional[ssl.SSLContext]) -> Any:
 def hand_written_urllib(base: str, context: Optional[ssl.SSLContext]) -> Any:
     # What a careful person writes without a library: one opener, one Request per call, json both ways.
     opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
-    headers = {"Content-Type": "application/json", "Authorization": "Bearer " + SECRET}
+    headers = dict(SAME_HEADERS)
 
     def call() -> Any:
         request = urllib.request.Request(base + PATH, data=json.dumps(REQUEST).encode(), headers=headers, method="POST")
@@ -150,7 +158,7 @@ def raw_http_client(base: str, context: Optional[ssl.SSLContext]) -> Any:
         )
     else:
         connection = http.client.HTTPConnection(host, int(port), timeout=30)
-    headers = {"Content-Type": "application/json", "Authorization": "Bearer " + SECRET}
+    headers = dict(SAME_HEADERS)
 
     def call() -> Any:
         connection.request("POST", PATH, body=json.dumps(REQUEST).encode(), headers=headers)
@@ -163,7 +171,7 @@ def requests_session(base: str, context: Optional[ssl.SSLContext]) -> Any:
     import requests  # type: ignore[import-untyped]
 
     session = requests.Session()
-    session.headers["Authorization"] = "Bearer " + SECRET
+    session.headers.update(SAME_HEADERS)
     verify = _pem_file("ca.pem", TEST_CA_PEM)  # per call: a Session's own verify loses to REQUESTS_CA_BUNDLE
     return lambda: session.post(base + PATH, json=REQUEST, timeout=30, verify=verify).json(), session.close
 
@@ -171,9 +179,7 @@ def requests_session(base: str, context: Optional[ssl.SSLContext]) -> Any:
 def httpx_client(base: str, context: Optional[ssl.SSLContext]) -> Any:
     import httpx  # type: ignore[import-not-found]
 
-    client = httpx.Client(
-        verify=context if context is not None else True, headers={"Authorization": "Bearer " + SECRET}
-    )
+    client = httpx.Client(verify=context if context is not None else True, headers=SAME_HEADERS)
     return lambda: client.post(base + PATH, json=REQUEST, timeout=30).json(), client.close
 
 
@@ -229,6 +235,22 @@ with urllib.request.urlopen(request, timeout=30) as response:
 """
 
 
+COLD_DATACLASSES = (
+    "import dataclasses  # what the library's frozen dataclasses cost before any code of ours\n" + COLD_URLLIB
+)
+
+
+def cold_instructions(scripts: Dict[str, str], base: str, flags: List[str]) -> Dict[str, int]:
+    """Instructions each script's whole process executes, counted by valgrind's callgrind (repeatable)."""
+    counts = {}
+    for name, script in scripts.items():
+        code = "import sys; sys.path.insert(0, %r)\nBASE = %r\n%s" % (str(ROOT), base, script)
+        command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, *flags, "-c", code]
+        report = subprocess.run(command, capture_output=True, text=True, check=True).stderr
+        counts[name] = int(report.split("Collected :")[1].split()[0])
+    return counts
+
+
 def cold_start(scripts: Dict[str, str], base: str, runs: int, flags: List[str]) -> Dict[str, Tuple[float, float]]:
     """Median (wall, CPU) seconds of a whole process running each script, the scripts taking turns.
 
@@ -261,6 +283,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=100)
     parser.add_argument("--runs", type=int, default=21)
     parser.add_argument("--cold-runs", type=int, default=21)
+    parser.add_argument("--no-valgrind", action="store_true", help="skip the instruction counts of cold start")
     parser.add_argument("--serve", choices=["plain", "tls"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -323,21 +346,30 @@ def main() -> None:
     try:
         base = "http://127.0.0.1:%d" % port
         print("\ncold start: start the interpreter, import, one create (median of %d)" % args.cold_runs)
+        scripts = {"urllib": COLD_URLLIB, "library": COLD_LIBRARY, "dataclasses": COLD_DATACLASSES}
         for flags in ([], ["-I", "-S"]):
-            cold = cold_start({"urllib": COLD_URLLIB, "library": COLD_LIBRARY}, base, args.cold_runs, flags)
-            (urllib_wall, urllib_cpu), (library_wall, library_cpu) = cold["urllib"], cold["library"]
-            print(
-                "  python %-6s CPU %.1f ms / %.1f ms = %.2fx   wall %.1f ms / %.1f ms = %.2fx  [<= 1.20x]"
-                % (
-                    " ".join(flags),
-                    library_cpu * 1e3,
-                    urllib_cpu * 1e3,
-                    library_cpu / urllib_cpu,
-                    library_wall * 1e3,
-                    urllib_wall * 1e3,
-                    library_wall / urllib_wall,
+            cold = cold_start(scripts, base, args.cold_runs, flags)
+            for name in ("library", "dataclasses"):
+                (wall, cpu), (urllib_wall, urllib_cpu) = cold[name], cold["urllib"]
+                print(
+                    "  python %-6s %-11s CPU %6.1f ms = %.2fx   wall %6.1f ms = %.2fx   of hand-written urllib"
+                    % (" ".join(flags), name, cpu * 1e3, cpu / urllib_cpu, wall * 1e3, wall / urllib_wall)
                 )
-            )
+        if shutil.which("valgrind") and not args.no_valgrind:
+            print("cold start in instructions (callgrind, repeatable)  [<= 1.20x]")
+            for flags in ([], ["-I", "-S"]):
+                counts = cold_instructions(scripts, base, flags)
+                print(
+                    "  python %-6s library %.1fM = %.3fx, dataclasses import alone %.1fM = %.3fx of urllib %.1fM"
+                    % (
+                        " ".join(flags),
+                        counts["library"] / 1e6,
+                        counts["library"] / counts["urllib"],
+                        counts["dataclasses"] / 1e6,
+                        counts["dataclasses"] / counts["urllib"],
+                        counts["urllib"] / 1e6,
+                    )
+                )
     finally:
         server.terminate()
         server.wait()
