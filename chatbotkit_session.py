@@ -363,7 +363,7 @@ class ClientOptions:
             if host_parts.netloc != self.host or not host_parts.hostname or "@" in self.host:
                 raise ValueError("host must be a host name with an optional port, got %r" % self.host)
             _split_http_url("host", "http://" + self.host)
-        if self.protocol is not None and self.protocol.rstrip(":") not in ("http", "https"):
+        if self.protocol is not None and _check_text("protocol", self.protocol).rstrip(":") not in ("http", "https"):
             raise ValueError("protocol must be 'http' or 'https', got %r" % (self.protocol,))
         object.__setattr__(self, "endpoints", MappingProxyType(self._checked_endpoints()))
         object.__setattr__(self, "headers", self._checked_headers())
@@ -444,8 +444,8 @@ class ClientOptions:
             value = getattr(self, option.name)
             if option.name == "secret":
                 value = "***" if value else ""
-            elif option.name in ("endpoints", "headers"):
-                value = dict(value) if option.name == "endpoints" else value
+            elif option.name == "endpoints":
+                value = dict(value)
             shown.append("%s=%r" % (option.name, value))
         return "ClientOptions(%s)" % ", ".join(shown)
 
@@ -461,7 +461,7 @@ class ClientOptions:
         if unknown:
             raise TypeError("unknown option(s): %s" % ", ".join(unknown))
         if "headers" in changes:
-            merged = {key.lower(): (name, value) for key, (name, value) in self.headers._items.items()}  # type: ignore[attr-defined]
+            merged = {name.lower(): (name, value) for name, value in self.headers.items()}
             if not isinstance(changes["headers"], Mapping):
                 raise TypeError("headers must be a mapping of names to values")
             for name, value in changes["headers"].items():
@@ -808,14 +808,14 @@ class KeepAliveTransport:
         reused = connection is not None
         try:
             if connection is None:
-                connection = self._connect(origin, request.timeout)
+                connection = self._connect(origin, deadline)
             try:
                 response = self._exchange(connection, request, selector, deadline)
             except (OSError, http.client.HTTPException) as exc:
                 connection.close()
                 if not (reused and _safe_to_resend(exc, connection)):
                     raise
-                connection = self._connect(origin, request.timeout)
+                connection = self._connect(origin, deadline)
                 response = self._exchange(connection, request, selector, deadline)
             body = _read_body(response, self.max_response_bytes, request.url)
         except (OSError, http.client.HTTPException) as exc:
@@ -854,8 +854,9 @@ class KeepAliveTransport:
             self._proxy_transport = UrllibTransport(self._ssl_context, self.max_response_bytes)
         return self._proxy_transport(request)
 
-    def _connect(self, origin: _Origin, timeout: Optional[float]) -> _DeadlineConnection:
+    def _connect(self, origin: _Origin, deadline: Optional[float]) -> _DeadlineConnection:
         scheme, hostname, port = origin
+        timeout = _time_left(deadline)
         if scheme == "https":
             return _DeadlineHTTPSConnection(hostname, port, timeout=timeout, context=self._tls.get())
         return _DeadlineConnection(hostname, port, timeout=timeout)
@@ -867,7 +868,7 @@ class KeepAliveTransport:
         connection.deadline = deadline
         connection.received = 0
         if connection.sock is not None:  # a reused connection: the new deadline bounds the send too
-            connection.sock.settimeout(None if deadline is None else max(deadline - time.monotonic(), 0.001))
+            connection.sock.settimeout(_time_left(deadline))
         connection.request(request.method, selector, body=request.body, headers=_plain_headers(request.headers))
         return connection.getresponse()  # type: ignore[return-value]
 
@@ -900,6 +901,11 @@ class KeepAliveTransport:
         with self._lock:
             idle = sum(len(connections) for connections in self._idle.values())
         return "KeepAliveTransport(idle_connections=%d, max_idle_per_origin=%d)" % (idle, self.max_idle_per_origin)
+
+
+def _time_left(deadline: Optional[float]) -> Optional[float]:
+    """Seconds until *deadline* (a monotonic time) as a socket timeout: None for no deadline, never zero."""
+    return None if deadline is None else max(deadline - time.monotonic(), 0.001)
 
 
 def _peer_closed(connection: _DeadlineConnection) -> bool:
