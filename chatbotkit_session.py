@@ -18,6 +18,7 @@ import http.client
 import io
 import json
 import math
+import select  # already loaded by urllib.request
 import socket
 import ssl
 import sys
@@ -913,8 +914,6 @@ def _peer_closed(connection: _DeadlineConnection) -> bool:
     sock = connection.sock
     if sock is None:
         return True
-    import select  # cheap, and only pooled connections need it
-
     if hasattr(select, "poll"):
         poller = select.poll()
         poller.register(sock, select.POLLIN)
@@ -1233,6 +1232,9 @@ class ChatBotKitClient:
                     raise
                 self._sleep_before_retry(attempt, None, url, exc.code)
                 continue
+            except APIError as exc:  # a transport's own (RESPONSE_TOO_LARGE): mask the secret as in ours
+                response = HTTPResponse(exc.status, exc.headers, exc.body.encode("utf-8", "replace"))
+                raise self._error(response, url, exc.message, exc.code, exc.retry_after) from None
             self._log_attempt(url, str(response.status), started, attempt)
             if 200 <= response.status < 300:
                 return self._decode(response, url, problem)

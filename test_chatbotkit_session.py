@@ -1082,6 +1082,16 @@ class TestSecrecy(unittest.TestCase):
             cbk.BotSessionClient(secret=SECRET, transport=transport).create("b")
         self.assertNotIn(SECRET, caught.exception.body + caught.exception.headers["x-echo"] + str(caught.exception))
 
+    def test_transport_errors_echoing_the_secret_are_masked(self) -> None:
+        def huge_echo(handler: Any, record: Recorded) -> None:
+            reply(handler, 200, b"x" * 5000, [("X-Echo", record.headers["authorization"])])
+
+        with LoopbackServer(huge_echo) as server, self.assertRaises(cbk.APIError) as caught:
+            make_client(server, max_response_bytes=100).create("bot")
+        self.assertEqual(caught.exception.code, "RESPONSE_TOO_LARGE")
+        self.assertEqual(caught.exception.headers["x-echo"], "Bearer ***")
+        self.assertIsNone(caught.exception.__cause__)
+
     def test_logs_never_carry_the_secret(self) -> None:
         with LoopbackServer(
             lambda handler, record: json_reply(handler, 500, {"message": record.headers["authorization"]})
