@@ -1388,7 +1388,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     """
     import os
 
-    return _run_cli(sys.argv[1:] if argv is None else argv, os.environ)
+    try:
+        return _run_cli(sys.argv[1:] if argv is None else argv, os.environ)
+    except KeyboardInterrupt:
+        sys.stderr.write("%s: interrupted\n" % _PROG)
+        return 130
+    except BrokenPipeError:  # the reader of stdout went away (``| head``): nothing left to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit-time flush is quiet
+        return 1
 
 
 class _UsageError(Exception):
@@ -1453,9 +1460,6 @@ def _run_cli(argv: List[str], environ: Mapping[str, str]) -> int:
     except ChatBotKitError as exc:
         sys.stderr.write("%s: error: %s\n" % (_PROG, exc))
         return 1
-    except KeyboardInterrupt:
-        sys.stderr.write("%s: interrupted\n" % _PROG)
-        return 130
     sys.stdout.write(json.dumps(session, indent=2) + "\n")
     return 0
 
