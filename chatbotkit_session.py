@@ -60,7 +60,7 @@ __all__ = [
 # Constants
 # ---------------------------------------------------------------------------------------------------------
 
-DEFAULT_BASE_URL = "https://api.chatbotkit.com"
+_DEFAULT_BASE_URL = "https://api.chatbotkit.com"
 _OFFICIAL_HOST = "api.chatbotkit.com"
 _SESSION_PATH_TEMPLATE = "/api/v1/bot/{botId}/session/create"
 _USER_AGENT = "chatbotkit-session-python/%s (Python %d.%d)" % (
@@ -104,7 +104,7 @@ _SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"
 # Headers the transport computes; a caller setting them would corrupt the message framing.
 _RESERVED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
-_IPV6_LOOPBACK = socket.inet_pton(socket.AF_INET6, "::1")
+_IPV6_LOOPBACK = bytes(15) + b"\x01"  # ::1 as inet_pton gives it
 _TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
@@ -336,7 +336,7 @@ class ClientOptions:
     """
 
     secret: str = ""
-    base_url: str = DEFAULT_BASE_URL
+    base_url: str = _DEFAULT_BASE_URL
     host: Optional[str] = None
     protocol: Optional[str] = None
     endpoints: Mapping[str, str] = field(default_factory=dict)
@@ -1356,10 +1356,13 @@ def create_bot_session(
     """
     if not isinstance(client, ChatBotKitClient):
         raise TypeError("client must be a ChatBotKitClient, not %s" % type(client).__name__)
-    url = client._url(_SESSION_PATH_TEMPLATE, {"botId": _check_bot_id(bot_id)})
-    body = _session_request_body(request)
-    session = client._post_json(url, body, _session_problem)
-    return session  # type: ignore[no-any-return]
+    url, body = _session_call(client, bot_id, request)
+    return client._post_json(url, body, _session_problem)  # type: ignore[no-any-return]
+
+
+def _session_call(client: ChatBotKitClient, bot_id: str, request: Optional[Mapping[str, Any]]) -> Tuple[str, bytes]:
+    """The URL and JSON body of a createBotSession call, both checked before any I/O."""
+    return client._url(_SESSION_PATH_TEMPLATE, {"botId": _check_bot_id(bot_id)}), _session_request_body(request)
 
 
 class BotSessionClient(ChatBotKitClient):
@@ -1426,7 +1429,7 @@ def _run_cli(argv: List[str], environ: Mapping[str, str]) -> int:
         "--request-json", metavar="FILE|-", help="read a whole request object from a file or stdin; flags add to it"
     )
     parser.add_argument(
-        "--base-url", metavar="URL", help="API base URL (default: CHATBOTKIT_API_BASE_URL or %s)" % DEFAULT_BASE_URL
+        "--base-url", metavar="URL", help="API base URL (default: CHATBOTKIT_API_BASE_URL or %s)" % _DEFAULT_BASE_URL
     )
     parser.add_argument("--timeout", type=float, metavar="S", help="seconds per attempt (default 30)")
     parser.add_argument("--retries", type=int, metavar="N", help="retries after the first attempt (default 3)")
@@ -1441,8 +1444,7 @@ def _run_cli(argv: List[str], environ: Mapping[str, str]) -> int:
     try:
         request = _cli_request(args)
         client = BotSessionClient(_cli_options(args, environ))
-        url = client._url(_SESSION_PATH_TEMPLATE, {"botId": _check_bot_id(args.bot_id)})
-        body = _session_request_body(request)
+        url, body = _session_call(client, args.bot_id, request)
     except (ValueError, TypeError, _UsageError) as exc:
         parser.print_usage(sys.stderr)
         sys.stderr.write("%s: error: %s\n" % (_PROG, exc))
