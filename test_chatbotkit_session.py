@@ -1143,30 +1143,32 @@ class TestSecrecy(unittest.TestCase):
 # ---------------------------------------------------------------------------------------------------------
 
 
+def run_threads(client: cbk.BotSessionClient, threads: int = 16, calls: int = 5) -> List[Any]:
+    """Create sessions from *threads* threads at once, *calls* each; return each call's id or exception."""
+    results: List[Any] = []
+    lock = threading.Lock()
+
+    def work(index: int) -> None:
+        for call in range(calls):
+            try:
+                outcome: Any = client.create("bot-%d-%d" % (index, call))["id"]
+            except Exception as exc:  # recorded, and so asserted on by the caller
+                outcome = exc
+            with lock:
+                results.append(outcome)
+
+    workers = [threading.Thread(target=work, args=(index,)) for index in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(30)
+    return results
+
+
 class TestSharing(unittest.TestCase):
-    def run_threads(self, client: cbk.BotSessionClient, threads: int = 16, calls: int = 5) -> List[Any]:
-        results: List[Any] = []
-        lock = threading.Lock()
-
-        def work(index: int) -> None:
-            for call in range(calls):
-                try:
-                    outcome: Any = client.create("bot-%d-%d" % (index, call))["id"]
-                except Exception as exc:  # recorded and asserted on below
-                    outcome = exc
-                with lock:
-                    results.append(outcome)
-
-        workers = [threading.Thread(target=work, args=(index,)) for index in range(threads)]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join(30)
-        return results
-
     def test_sixteen_threads_share_one_client(self) -> None:
         with LoopbackServer() as server:
-            results = self.run_threads(make_client(server))
+            results = run_threads(make_client(server))
         self.assertEqual(results, ["ses_1"] * 80)
         self.assertEqual(
             sorted(record.path for record in server.requests),
@@ -1308,7 +1310,7 @@ class TestKeepAliveTransport(unittest.TestCase):
     def test_sixteen_threads_share_one_pooled_client(self) -> None:
         transport = cbk.KeepAliveTransport()
         with LoopbackServer() as server:
-            results = TestSharing.run_threads(self, self.pooled(server, transport))  # type: ignore[arg-type]
+            results = run_threads(self.pooled(server, transport))
         self.assertEqual(results, ["ses_1"] * 80)
         self.assertEqual(len(server.requests), 80)
         self.assertLessEqual(server.connections(), 16 + 10)
@@ -1331,6 +1333,26 @@ class TestKeepAliveTransport(unittest.TestCase):
         self.assertEqual(
             [str(warning.message) for warning in caught if issubclass(warning.category, ResourceWarning)], []
         )
+
+    def test_no_resource_warning_under_w_error(self) -> None:
+        code = (
+            "import gc, chatbotkit_session as c\n"
+            "with c.KeepAliveTransport() as transport:\n"
+            "    client = c.BotSessionClient(secret='s', base_url=%r, transport=transport)\n"
+            "    print(sum(client.create('b')['id'] == 'ses_1' for _ in range(3)))\n"
+            "del client, transport\n"
+            "gc.collect()\n"
+        )
+        with LoopbackServer() as server:
+            out = subprocess.run(
+                [sys.executable, "-W", "error", "-c", code % server.url],
+                cwd=str(HERE),
+                env=clean_env(),
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+        self.assertEqual((out.returncode, out.stdout.strip(), out.stderr), (0, "3", ""))
 
 
 # ---------------------------------------------------------------------------------------------------------
