@@ -14,6 +14,7 @@ Licence: MIT (SPDX: MIT); the full text is in the LICENSE file of the distributi
 from __future__ import annotations
 
 import _thread  # only for a lock: the threading module would cost start-up time
+import functools
 import http.client
 import io
 import json
@@ -250,6 +251,11 @@ class _Headers(Mapping):  # type: ignore[type-arg]
 def _plain_headers(headers: Mapping[str, str]) -> Dict[str, str]:
     """Headers as the plain dict http.client and urllib take."""
     return headers.as_dict() if isinstance(headers, _Headers) else dict(headers)
+
+
+def _path_segment(value: str) -> str:
+    """*value* escaped as one URL path segment (typical ids are letters and digits: nothing to escape)."""
+    return value if value.isalnum() and value.isascii() else urllib.parse.quote(value, safe="")
 
 
 def _redact(text: str, secret: str) -> str:
@@ -579,25 +585,16 @@ class _DeadlineSocketIO(io.RawIOBase):
         self._raw.close()
         super().close()
 
+    def makefile(self, mode: str) -> io.BufferedReader:
+        """What HTTPResponse.__init__ asks of a socket: a buffered reader, here one reading through self."""
+        return io.BufferedReader(self)
+
 
 class _DeadlineResponse(http.client.HTTPResponse):
     """An HTTPResponse that reads through a _DeadlineSocketIO bound to its connection."""
 
     def __init__(self, sock: socket.socket, *args: Any, connection: _DeadlineConnection, **kwargs: Any) -> None:
-        source = _ReaderSource(io.BufferedReader(_DeadlineSocketIO(sock, connection)))
-        super().__init__(source, *args, **kwargs)  # type: ignore[arg-type]
-
-
-class _ReaderSource:
-    """Stands in for the socket HTTPResponse.__init__ asks for a reader with makefile("rb"): hands it ours."""
-
-    __slots__ = ("_reader",)
-
-    def __init__(self, reader: io.BufferedReader) -> None:
-        self._reader = reader
-
-    def makefile(self, mode: str) -> io.BufferedReader:
-        return self._reader
+        super().__init__(_DeadlineSocketIO(sock, connection), *args, **kwargs)  # type: ignore[arg-type]
 
 
 class _DeadlineConnection(http.client.HTTPConnection):
@@ -611,18 +608,11 @@ class _DeadlineConnection(http.client.HTTPConnection):
         timeout = self.timeout if isinstance(self.timeout, (int, float)) else None
         self.deadline: Optional[float] = None if timeout is None else time.monotonic() + timeout
         self.received = 0
-        self.response_class = _response_factory(self)  # type: ignore[assignment]
+        self.response_class = functools.partial(_DeadlineResponse, connection=self)  # type: ignore[assignment]
 
 
 class _DeadlineHTTPSConnection(http.client.HTTPSConnection, _DeadlineConnection):
     """The TLS form of _DeadlineConnection."""
-
-
-def _response_factory(connection: _DeadlineConnection) -> Callable[..., _DeadlineResponse]:
-    def make_response(sock: socket.socket, *args: Any, **kwargs: Any) -> _DeadlineResponse:
-        return _DeadlineResponse(sock, *args, connection=connection, **kwargs)
-
-    return make_response
 
 
 class _HTTPHandler(urllib.request.HTTPHandler):
@@ -1196,7 +1186,7 @@ class ChatBotKitClient:
 
     def _url(self, path_template: str, path_params: Mapping[str, str]) -> str:
         """Resolve an operation path like the Node SDK: endpoints, host/protocol overrides, /api dropping."""
-        escaped = [("{%s}" % name, urllib.parse.quote(value, safe="")) for name, value in path_params.items()]
+        escaped = [("{%s}" % name, _path_segment(value)) for name, value in path_params.items()]
         path = path_template
         for placeholder, value in escaped:
             path = path.replace(placeholder, value)
