@@ -4,9 +4,11 @@
 It calls ``POST /v1/bot/{botId}/session/create``, which opens a conversation for a bot and returns a
 short-lived token a browser widget can use. It is the Python counterpart of ``BotSessionClient`` in the
 official ``@chatbotkit/sdk`` for Node, made to be copied into a project as this single file, used where
-pip is not available (CPython 3.8 to 3.13), or dropped beside an AWS Lambda handler.
+pip is not available (CPython 3.8 to 3.13), or dropped beside an AWS Lambda handler. It has a
+synchronous client (``BotSessionClient``) and an asyncio one (``AsyncBotSessionClient``) on one core.
 
-Home: https://pypi.org/project/chatbotkit-session/
+Home: not published anywhere yet; this file is the whole library and README.md in its distribution
+(``chatbotkit-session``) is its manual.
 Copyright (c) 2026 the chatbotkit_session authors.
 Licence: MIT (SPDX: MIT); the full text is in the LICENSE file of the distribution.
 """
@@ -14,11 +16,14 @@ Licence: MIT (SPDX: MIT); the full text is in the LICENSE file of the distributi
 from __future__ import annotations
 
 import _thread  # only for a lock: the threading module would cost start-up time
+import collections.abc
 import functools
 import http.client
+import inspect  # already loaded by dataclasses
 import io
 import json
 import math
+import re
 import select  # already loaded by urllib.request
 import socket
 import ssl
@@ -27,21 +32,37 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Awaitable,
+    Callable,
+    Dict,
+    Generator,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Tuple,
+    TypedDict,
+    TypeVar,
+    Union,
+)
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # importing typing costs milliseconds of start-up; annotations are strings, only checkers read them
-    from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, TypedDict
+if TYPE_CHECKING:
+    import concurrent.futures
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __license__ = "MIT"
 
 __all__ = [
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
+    "AsyncBotSessionClient",
     "BotSessionClient",
     "BotSessionCreateRequest",
     "BotSessionCreateResponse",
@@ -53,6 +74,7 @@ __all__ = [
     "HTTPResponse",
     "KeepAliveTransport",
     "UrllibTransport",
+    "acreate_bot_session",
     "create_bot_session",
     "main",
 ]
@@ -71,12 +93,17 @@ _USER_AGENT = "chatbotkit-session-python/%s (Python %d.%d)" % (
 )
 _LOGGER_NAME = "chatbotkit_session"
 
-_MAX_ERROR_BODY_BYTES = 64 * 1024  # how much of a failed response body APIError keeps
+_MAX_ERROR_BODY_CHARS = 64 * 1024  # how much of a failed response body APIError keeps (after masking)
 _DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 _READ_CHUNK_BYTES = 64 * 1024
 _MAX_BACKOFF_SECONDS = 8.0  # cap of our own exponential backoff
 _MAX_RETRY_AFTER_SECONDS = 60.0  # a server asking for a longer wait is not slept on: we raise at once
+# The longest timeout accepted: poll() takes milliseconds as a C int (about 24.8 days), and a socket
+# timeout past that overflows. A million seconds (11.6 days) is far beyond any sensible call.
+_MAX_TIMEOUT_SECONDS = 1e6
+_MAX_JSON_DEPTH = 64  # deeper answers are not sessions; it also keeps the json module clear of RecursionError
 _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+_ASYNC_WORKERS = 64  # threads an AsyncBotSessionClient may use at once for a synchronous transport
 
 # Codes for error responses whose body does not carry one (the table of @chatbotkit/fetch).
 _STATUS_CODES: Mapping[int, str] = MappingProxyType(
@@ -107,6 +134,9 @@ _RESERVED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "c
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 _IPV6_LOOPBACK = bytes(15) + b"\x01"  # ::1 as inet_pton gives it
 _TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+# Characters that could start a new line or move the cursor in a terminal or a log: escaped in every text
+# the library builds from what a server sent (C0, DEL, C1, and the Unicode line and paragraph separators).
+_CONTROL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -114,12 +144,21 @@ _TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABC
 # ---------------------------------------------------------------------------------------------------------
 
 
+def _rebuild_error(cls: type, state: Dict[str, Any]) -> ChatBotKitError:
+    """Make an error of class *cls* with attributes *state* (how errors are copied, pickled and masked)."""
+    error: ChatBotKitError = cls.__new__(cls)
+    Exception.__init__(error, state.get("message", ""))
+    error.__dict__.update(state)
+    return error
+
+
 class ChatBotKitError(Exception):
     """Base class of every error this module raises on purpose.
 
     ``message`` is a human-readable sentence and ``code`` a stable machine-readable string
     (``NOT_AUTHENTICATED``, ``TIMEOUT``, ...). Bad input is not a ChatBotKitError: it raises the
-    built-in ``ValueError`` or ``TypeError`` before any network I/O.
+    built-in ``ValueError`` or ``TypeError`` before any network I/O. Errors survive ``copy``,
+    ``deepcopy`` and pickling (a process pool hands them back whole).
     """
 
     def __init__(self, message: str, code: str = "GENERIC_ERROR") -> None:
@@ -130,6 +169,9 @@ class ChatBotKitError(Exception):
     def __str__(self) -> str:
         return "%s: %s" % (self.code, self.message)
 
+    def __reduce__(self) -> Tuple[Callable[[type, Dict[str, Any]], ChatBotKitError], Tuple[type, Dict[str, Any]]]:
+        return _rebuild_error, (type(self), dict(self.__dict__))
+
 
 class APIError(ChatBotKitError):
     """The server answered, but not with a usable session.
@@ -137,9 +179,9 @@ class APIError(ChatBotKitError):
     Raised for every non-2xx status (3xx included: redirects are never followed), for a 2xx whose body
     is not a session (``code="INVALID_RESPONSE"``) and for a body over the size limit
     (``code="RESPONSE_TOO_LARGE"``). ``status`` is the HTTP status, ``url`` the request URL,
-    ``headers`` the response headers (case-insensitive), ``body`` the response text cut to 64 KiB, and
-    ``retry_after`` the delay in seconds the server asked for, or None. The client's secret is masked
-    as ``***`` in all of them.
+    ``headers`` the response headers (case-insensitive), ``body`` the response text (its first 65,536
+    characters), and ``retry_after`` the delay in seconds the server asked for, or None. The client's
+    secret is masked as ``***`` in all of them.
     """
 
     def __init__(
@@ -170,9 +212,9 @@ class APIError(ChatBotKitError):
 class APIConnectionError(ChatBotKitError):
     """The server could not be reached or the exchange broke off.
 
-    DNS failure, refused or reset connection, TLS failure (certificate or host-name verification
-    included). The message names ``host:port`` and the reason; the underlying exception is chained
-    as ``__cause__``.
+    DNS failure, refused or reset connection, TLS failure (``code="TLS_ERROR"``), a malformed answer
+    that is not HTTP. The message names ``host:port``, the kind of failure and its text (the secret
+    masked). The low-level exception is not chained: it may hold the server's raw bytes.
     """
 
     def __init__(self, message: str, code: str = "CONNECTION_ERROR") -> None:
@@ -180,7 +222,7 @@ class APIConnectionError(ChatBotKitError):
 
 
 class APITimeoutError(APIConnectionError):
-    """An attempt took longer than the ``timeout`` option allows (connect, send and read together)."""
+    """An attempt took longer than ``timeout``, or the whole call longer than ``total_timeout``."""
 
     def __init__(self, message: str, code: str = "TIMEOUT") -> None:
         super().__init__(message, code)
@@ -191,16 +233,15 @@ class APITimeoutError(APIConnectionError):
 # ---------------------------------------------------------------------------------------------------------
 
 
-class _Headers(Mapping):  # type: ignore[type-arg]
+class _Headers(Mapping[str, str]):
     """A read-only, case-insensitive mapping of header names to values; its repr masks credentials."""
 
     __slots__ = ("_index", "_message")
 
-    def __init__(self, headers: Mapping[str, str] | Iterable[Tuple[str, str]]) -> None:
+    def __init__(self, headers: Union[Mapping[str, str], Iterable[Tuple[str, str]]]) -> None:
         self._message: Optional[http.client.HTTPMessage] = None
-        self._index: Optional[Dict[str, Tuple[str, str]]] = self._indexed(
-            headers.items() if isinstance(headers, Mapping) else headers
-        )
+        pairs = headers.items() if isinstance(headers, collections.abc.Mapping) else headers
+        self._index: Optional[Dict[str, Tuple[str, str]]] = self._indexed(pairs)
 
     @classmethod
     def received(cls, message: http.client.HTTPMessage) -> _Headers:
@@ -239,6 +280,9 @@ class _Headers(Mapping):  # type: ignore[type-arg]
     def __len__(self) -> int:
         return len(self._items)
 
+    def __reduce__(self) -> Tuple[type, Tuple[List[Tuple[str, str]]]]:
+        return _Headers, (list(self._items.values()),)
+
     def as_dict(self) -> Dict[str, str]:
         """A plain dict of the headers, names as given (what http.client and urllib take)."""
         return dict(self._items.values())
@@ -258,16 +302,21 @@ def _path_segment(value: str) -> str:
     return value if value.isalnum() and value.isascii() else urllib.parse.quote(value, safe="")
 
 
-def _redact(text: str, secret: str) -> str:
-    """Return *text* with every occurrence of *secret* replaced by ``***``."""
-    return text.replace(secret, "***") if secret and secret in text else text
+def _is_localhost_name(host: str) -> bool:
+    """``localhost`` or a name under ``.localhost``: loopback by definition (RFC 6761 section 6.3)."""
+    host = host.strip("[]").lower().rstrip(".")
+    return host == "localhost" or host.endswith(".localhost")
 
 
 def _is_loopback(host: str) -> bool:
-    """Tell whether *host* (a name or an IP address, IPv6 with or without brackets) is this machine."""
-    host = host.strip("[]").lower().rstrip(".")
-    if host == "localhost" or host.endswith(".localhost"):
+    """Tell whether *host* (a name or an IP address, IPv6 with or without brackets) is this machine.
+
+    The transports connect to a localhost name's loopback addresses themselves, never asking DNS, so
+    a name that passes here cannot lead anywhere else.
+    """
+    if _is_localhost_name(host):
         return True
+    host = host.strip("[]").lower().rstrip(".")
     # inet_pton is strict (no "127.1" shorthand) and, unlike the ipaddress module, costs no import.
     family = socket.AF_INET6 if ":" in host else socket.AF_INET if host[-1:].isdigit() else None
     if family is None:
@@ -280,33 +329,44 @@ def _is_loopback(host: str) -> bool:
 
 
 def _check_text(name: str, value: object, *, allow_empty: bool = True) -> str:
-    """Return *value* if it is a string fit for an HTTP header, else raise naming *name*."""
+    """Return *value* if it is a string HTTP can carry in a header (Latin-1, no control characters),
+    else raise naming *name*."""
     if not isinstance(value, str):
         raise TypeError("%s must be a string, not %s" % (name, type(value).__name__))
     if not allow_empty and not value.strip():
         raise ValueError("%s must not be empty or blank" % name)
-    if any(ord(char) < 32 or ord(char) == 127 for char in value):
-        raise ValueError("%s must not contain control characters (CR, LF, NUL, ...)" % name)
+    if _CONTROL_CHARS.search(value):
+        raise ValueError("%s must not contain control characters (CR, LF, NUL, tab, ...)" % name)
+    if not value.isascii():
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise ValueError(
+                "%s has characters HTTP headers cannot carry (only Latin-1 can be sent)" % name
+            ) from None
     return value
 
 
-def _check_number(name: str, value: object, *, minimum: float, allow_equal: bool) -> float:
-    """Return *value* as a float if it is a finite real number above *minimum* (or equal, if allowed)."""
+def _check_seconds(name: str, value: object, *, allow_zero: bool) -> float:
+    """Return *value* as a float if it is a finite number of seconds in range, else raise naming *name*."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError("%s must be a number, not %s" % (name, type(value).__name__))
-    if not math.isfinite(value) or value < minimum or (value == minimum and not allow_equal):
+    if not (0 <= value <= _MAX_TIMEOUT_SECONDS) or (value == 0 and not allow_zero):  # NaN fails both tests
         raise ValueError(
-            "%s must be a finite number %s %s, got %r" % (name, ">=" if allow_equal else ">", minimum, value)
+            "%s must be a number of seconds %s 0 and at most %d, got %r"
+            % (name, ">=" if allow_zero else ">", _MAX_TIMEOUT_SECONDS, value)
         )
     return float(value)
 
 
 def _split_http_url(name: str, url: str) -> urllib.parse.SplitResult:
-    """Parse an absolute http(s) URL with a host and a valid port, or raise ValueError naming *name*."""
+    """Parse an absolute http(s) URL with an ASCII host and a valid port, or raise ValueError naming *name*."""
     _check_text(name, url, allow_empty=False)
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("%s must be an http:// or https:// URL with a host, got %r" % (name, url))
+    if not parts.netloc.isascii() or " " in parts.netloc:
+        raise ValueError("%s must have an ASCII host name (write an international one as xn--...), got %r" % (name, url))
     if parts.username is not None or parts.password is not None:
         raise ValueError("%s must not carry credentials; use the secret option" % name)
     try:
@@ -316,198 +376,80 @@ def _split_http_url(name: str, url: str) -> urllib.parse.SplitResult:
     return parts
 
 
+def _quote_target(value: str) -> str:
+    """A path (and query) as a URL carries it: spaces and non-ASCII percent-encoded, as a browser's URL
+    parser does; existing escapes, reserved characters and ``{botId}`` placeholders are kept."""
+    return urllib.parse.quote(value, safe="/%:@!$&'()*+,;=-._~?#[]{}")
+
+
 # ---------------------------------------------------------------------------------------------------------
-# Options
+# Secrecy: the one place that cleans every text leaving the library
 # ---------------------------------------------------------------------------------------------------------
 
-if TYPE_CHECKING:
-    Transport = Callable[["HTTPRequest"], "HTTPResponse"]
+
+def _any_case_hex(digits: str) -> str:
+    return "".join("[%s%s]" % (digit.lower(), digit.upper()) if digit.isalpha() else digit for digit in digits)
 
 
-@dataclass(frozen=True, repr=False, eq=False)
-class ClientOptions:
-    """Everything a client needs to know, validated when built and read-only afterwards.
+def _echo_pattern(secret: str) -> str:
+    """A regular expression matching *secret* however a server may echo it: each character as itself,
+    as a JSON ``\\uXXXX`` escape, percent-encoded (either case of hex), or backslash-escaped."""
+    parts = []
+    for char in secret:
+        forms = [re.escape(char), r"\\u" + _any_case_hex("%04x" % ord(char))]
+        forms.append("".join("%" + _any_case_hex("%02x" % byte) for byte in char.encode("utf-8")))
+        if char in "\\\"'/":
+            forms.append(re.escape("\\" + char))
+        parts.append("(?:%s)" % "|".join(forms))
+    return "".join(parts)
 
-    ``secret`` is the API secret sent as ``Authorization: Bearer``; it never shows in a repr.
-    ``base_url`` is where the API lives (any path in it is replaced by the operation's path);
-    ``host`` (which may carry a port) and ``protocol`` override those parts of it. ``endpoints`` maps
-    an operation path (``/api/v1/bot/{botId}/session/create`` or a concrete one) to a replacement path
-    or absolute URL. ``run_as_user_id``, ``run_as_child_user_email`` and ``timezone`` become the
-    ``X-RunAs-User-Id``, ``X-RunAs-Child-User-Email`` and ``X-Timezone`` headers; ``headers`` are
-    sent with every request (the computed headers win). ``timeout`` bounds each attempt in seconds
-    (None: no limit); ``retries``, ``retry_delay`` and ``retry_timeout`` shape the retry policy.
-    ``transport`` replaces the default ``UrllibTransport``, which ``ssl_context`` and
-    ``max_response_bytes`` configure. ``allow_insecure_http`` permits sending the secret over plain
-    http to a host that is not this machine.
+
+def _escape_control(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return "\\x%02x" % code if code < 256 else "\\u%04x" % code
+
+
+class _Secrecy:
+    """Masks the secret in what leaves the library: every error passes through ``scrub`` before it is raised.
+
+    Built per client from its secret; the pattern is compiled on first use, so calls that succeed never
+    pay for it.
     """
 
-    secret: str = ""
-    base_url: str = _DEFAULT_BASE_URL
-    host: Optional[str] = None
-    protocol: Optional[str] = None
-    endpoints: Mapping[str, str] = field(default_factory=dict)
-    run_as_user_id: Optional[str] = None
-    run_as_child_user_email: Optional[str] = None
-    timezone: Optional[str] = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-    timeout: Optional[float] = 30.0
-    retries: int = 3
-    retry_delay: float = 0.25
-    retry_timeout: bool = True
-    transport: Optional[Transport] = None
-    ssl_context: Optional[ssl.SSLContext] = None
-    max_response_bytes: int = _DEFAULT_MAX_RESPONSE_BYTES
-    allow_insecure_http: bool = False
+    __slots__ = ("_pattern", "_secret")
 
-    def __post_init__(self) -> None:
-        _check_text("secret", self.secret)
-        if any(char.isspace() for char in self.secret):
-            raise ValueError("secret must not contain white space")
-        _split_http_url("base_url", self.base_url)
-        if self.host is not None:
-            _check_text("host", self.host, allow_empty=False)
-            host_parts = urllib.parse.urlsplit("//" + self.host)
-            if host_parts.netloc != self.host or not host_parts.hostname or "@" in self.host:
-                raise ValueError("host must be a host name with an optional port, got %r" % self.host)
-            _split_http_url("host", "http://" + self.host)
-        if self.protocol is not None and _check_text("protocol", self.protocol).rstrip(":") not in ("http", "https"):
-            raise ValueError("protocol must be 'http' or 'https', got %r" % (self.protocol,))
-        object.__setattr__(self, "endpoints", MappingProxyType(self._checked_endpoints()))
-        object.__setattr__(self, "headers", self._checked_headers())
-        for name in ("run_as_user_id", "run_as_child_user_email", "timezone"):
-            if getattr(self, name) is not None:
-                _check_text(name, getattr(self, name))
-        if self.timeout is not None:
-            _check_number("timeout", self.timeout, minimum=0, allow_equal=False)
-        if isinstance(self.retries, bool) or not isinstance(self.retries, int):
-            raise TypeError("retries must be an int, not %s" % type(self.retries).__name__)
-        if self.retries < 0:
-            raise ValueError("retries must be >= 0, got %d" % self.retries)
-        _check_number("retry_delay", self.retry_delay, minimum=0, allow_equal=True)
-        for name in ("retry_timeout", "allow_insecure_http"):
-            if not isinstance(getattr(self, name), bool):
-                raise TypeError("%s must be a bool, not %s" % (name, type(getattr(self, name)).__name__))
-        if self.transport is not None and not callable(self.transport):
-            raise TypeError("transport must be callable (HTTPRequest -> HTTPResponse)")
-        if self.ssl_context is not None and not isinstance(self.ssl_context, ssl.SSLContext):
-            raise TypeError("ssl_context must be an ssl.SSLContext, not %s" % type(self.ssl_context).__name__)
-        if isinstance(self.max_response_bytes, bool) or not isinstance(self.max_response_bytes, int):
-            raise TypeError("max_response_bytes must be an int")
-        if self.max_response_bytes <= 0:
-            raise ValueError("max_response_bytes must be > 0, got %d" % self.max_response_bytes)
-        self._check_secret_stays_safe()
+    def __init__(self, secret: str) -> None:
+        self._secret = secret
+        self._pattern: Optional[re.Pattern[str]] = None
 
-    def _checked_endpoints(self) -> Dict[str, str]:
-        if not isinstance(self.endpoints, Mapping):
-            raise TypeError("endpoints must be a mapping of paths, not %s" % type(self.endpoints).__name__)
-        endpoints = {}
-        for key, value in self.endpoints.items():
-            _check_text("endpoints key", key, allow_empty=False)
-            _check_text("endpoints[%r]" % key, value, allow_empty=False)
-            if not value.startswith("/"):
-                _split_http_url("endpoints[%r]" % key, value)
-            elif value.startswith("//"):
-                raise ValueError("endpoints[%r] must be a path or an absolute http(s) URL, got %r" % (key, value))
-            endpoints[key] = value
-        return endpoints
+    def mask(self, text: str) -> str:
+        """*text* with the secret, in any echoed form, replaced by ``***``."""
+        if not self._secret:
+            return text
+        if self._pattern is None:
+            self._pattern = re.compile(_echo_pattern(self._secret))
+        return self._pattern.sub("***", text)
 
-    def _checked_headers(self) -> _Headers:
-        if not isinstance(self.headers, Mapping):
-            raise TypeError("headers must be a mapping of names to values, not %s" % type(self.headers).__name__)
-        for name, value in self.headers.items():
-            if not isinstance(name, str) or not name or not set(name) <= _TOKEN_CHARS:
-                raise ValueError("headers: %r is not a valid header name" % (name,))
-            if name.lower() in _RESERVED_HEADERS:
-                raise ValueError("headers: %r is set by the transport and cannot be overridden" % name)
-            _check_text("headers[%r]" % name, value)
-        return _Headers(self.headers)
+    def clean(self, text: str) -> str:
+        """*text* masked, and with control characters escaped so that it stays on one line."""
+        return _CONTROL_CHARS.sub(_escape_control, self.mask(text))
 
-    def _origin(self) -> Tuple[str, str, str]:
-        """Scheme, host[:port] and host name that requests go to, after the ``host`` and ``protocol`` overrides."""
-        base = urllib.parse.urlsplit(self.base_url)
-        netloc = self.host or base.netloc
-        return (self.protocol or base.scheme).rstrip(":"), netloc, urllib.parse.urlsplit("//" + netloc).hostname or ""
-
-    def _check_secret_stays_safe(self) -> None:
-        """Refuse, before any I/O, a configuration that would send the secret in clear text off this machine."""
-        if not self.secret or self.allow_insecure_http:
-            return
-        scheme, _, hostname = self._origin()
-        targets = [("base_url", scheme, hostname)]
-        for key, value in self.endpoints.items():
-            if not value.startswith("/"):
-                parts = urllib.parse.urlsplit(value)
-                targets.append(("endpoints[%r]" % key, parts.scheme, parts.hostname or ""))
-        for name, scheme, hostname in targets:
-            if scheme == "http" and not _is_loopback(hostname):
-                raise ValueError(
-                    "%s: refusing to send the secret over plain http to %s; use https, or set "
-                    "allow_insecure_http=True if you accept the risk" % (name, hostname)
-                )
-
-    def __repr__(self) -> str:
-        shown = []
-        for option in fields(self):
-            value = getattr(self, option.name)
-            if option.name == "secret":
-                value = "***" if value else ""
-            elif option.name == "endpoints":
-                value = dict(value)
-            shown.append("%s=%r" % (option.name, value))
-        return "ClientOptions(%s)" % ", ".join(shown)
-
-    def extend(self, **changes: Any) -> ClientOptions:
-        """Return new options with *changes* applied; ``headers`` and ``endpoints`` are merged key by key.
-
-        Header names merge case-insensitively (a later ``x-foo`` replaces an earlier ``X-Foo``). Every
-        other option is replaced. An unknown option name raises TypeError; the result is validated
-        like any new options.
-        """
-        known = {option.name for option in fields(self)}
-        unknown = sorted(set(changes) - known)
-        if unknown:
-            raise TypeError("unknown option(s): %s" % ", ".join(unknown))
-        if "headers" in changes:
-            merged = {name.lower(): (name, value) for name, value in self.headers.items()}
-            if not isinstance(changes["headers"], Mapping):
-                raise TypeError("headers must be a mapping of names to values")
-            for name, value in changes["headers"].items():
-                merged[str(name).lower()] = (name, value)
-            changes["headers"] = dict(merged.values())
-        if "endpoints" in changes:
-            if not isinstance(changes["endpoints"], Mapping):
-                raise TypeError("endpoints must be a mapping of paths")
-            changes["endpoints"] = {**self.endpoints, **changes["endpoints"]}
-        return replace(self, **changes)
-
-    @classmethod
-    def from_env(cls, environ: Optional[Mapping[str, str]] = None, **overrides: Any) -> ClientOptions:
-        """Build options from ``CHATBOTKIT_API_SECRET``, ``CHATBOTKIT_API_RUNAS_USERID`` and
-        ``CHATBOTKIT_API_BASE_URL`` in *environ* (default ``os.environ``), then apply *overrides*.
-
-        The secret is required: unless ``secret=`` is given as an override, a missing or empty
-        ``CHATBOTKIT_API_SECRET`` raises ValueError naming the variable.
-        """
-        if environ is None:
-            import os
-
-            environ = os.environ
-        values: Dict[str, Any] = {}
-        for variable, option in (
-            ("CHATBOTKIT_API_SECRET", "secret"),
-            ("CHATBOTKIT_API_RUNAS_USERID", "run_as_user_id"),
-            ("CHATBOTKIT_API_BASE_URL", "base_url"),
-        ):
-            if environ.get(variable):
-                values[option] = environ[variable]
-        values.update(overrides)
-        if "secret" not in values:
-            raise ValueError("CHATBOTKIT_API_SECRET is not set: export it, or pass secret=")
-        return cls(**values)
+    def scrub(self, error: ChatBotKitError) -> ChatBotKitError:
+        """A copy of *error* whose every text is cleaned (the body masked and cut), with no chained exception."""
+        state: Dict[str, Any] = {}
+        for name, value in vars(error).items():
+            if name == "body" and isinstance(value, str):
+                value = self.mask(value)[:_MAX_ERROR_BODY_CHARS]
+            elif isinstance(value, str):
+                value = self.clean(value)
+            elif isinstance(value, _Headers):
+                value = _Headers([(self.clean(key), self.clean(item)) for key, item in value.items()])
+            state[name] = value
+        return _rebuild_error(type(error), state)
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Transport: the HTTP exchange, as plain data in and out
+# The HTTP exchange, as plain data in and out
 # ---------------------------------------------------------------------------------------------------------
 
 
@@ -551,13 +493,284 @@ class HTTPResponse:
         return "HTTPResponse(status=%d, headers=%r, body=<%d bytes>)" % (self.status, self.headers, len(self.body))
 
 
+Transport = Callable[[HTTPRequest], HTTPResponse]
+"""A synchronous transport: sends one request and returns the response, honouring ``request.timeout``."""
+AsyncTransport = Callable[[HTTPRequest], Awaitable[HTTPResponse]]
+"""An asynchronous transport (a coroutine function); only ``AsyncBotSessionClient`` accepts one."""
+
+
+def _is_async_transport(transport: object) -> bool:
+    return inspect.iscoroutinefunction(transport) or inspect.iscoroutinefunction(getattr(transport, "__call__", None))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Options
+# ---------------------------------------------------------------------------------------------------------
+
+# The default of every keyword that takes an option: "not given". Typed Any so that each keyword can
+# carry the option's own type, which is what type checkers and editors check and complete.
+_UNSET: Any = type("_Unset", (), {"__repr__": lambda self: "<unset>", "__slots__": ()})()
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class ClientOptions:
+    """Everything a client needs to know, validated when built and read-only afterwards.
+
+    ``secret`` is the API secret sent as ``Authorization: Bearer``; it never shows in a repr.
+    ``base_url`` is where the API lives (any path in it is replaced by the operation's path);
+    ``host`` (which may carry a port) and ``protocol`` replace those parts of it when the options are
+    built, as the Node SDK does: afterwards ``base_url`` holds the result and both read None, so a later
+    ``extend(base_url=...)`` moves every request. ``endpoints`` maps an operation path
+    (``/api/v1/bot/{botId}/session/create``, or a concrete one with the bot id raw or escaped) to a
+    replacement path or absolute URL. ``run_as_user_id``, ``run_as_child_user_email`` and ``timezone``
+    become the ``X-RunAs-User-Id``, ``X-RunAs-Child-User-Email`` and ``X-Timezone`` headers;
+    ``headers`` are sent with every request (the computed headers win). ``timeout`` bounds each attempt
+    in seconds and ``total_timeout`` the whole call, retries and waits included (None: no limit);
+    ``retries``, ``retry_delay`` and ``retry_timeout`` shape the retry policy. ``transport`` replaces the
+    default ``UrllibTransport``, which ``ssl_context`` and ``max_response_bytes`` configure.
+    ``allow_insecure_http`` permits sending the secret over plain http to a host that is not this machine.
+    """
+
+    secret: str = ""
+    base_url: str = _DEFAULT_BASE_URL
+    host: Optional[str] = None
+    protocol: Optional[str] = None
+    endpoints: Mapping[str, str] = field(default_factory=dict)
+    run_as_user_id: Optional[str] = None
+    run_as_child_user_email: Optional[str] = None
+    timezone: Optional[str] = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    timeout: Optional[float] = 30.0
+    total_timeout: Optional[float] = None
+    retries: int = 3
+    retry_delay: float = 0.25
+    retry_timeout: bool = True
+    transport: Optional[Union[Transport, AsyncTransport]] = None
+    ssl_context: Optional[ssl.SSLContext] = None
+    max_response_bytes: int = _DEFAULT_MAX_RESPONSE_BYTES
+    allow_insecure_http: bool = False
+
+    def __post_init__(self) -> None:
+        _check_text("secret", self.secret)
+        if self.secret and not all("!" <= char <= "~" for char in self.secret):
+            raise ValueError("secret must be printable ASCII without spaces (was an invisible character pasted?)")
+        _split_http_url("base_url", self.base_url)
+        if self.host is not None or self.protocol is not None:
+            object.__setattr__(self, "base_url", self._folded_base_url())
+            object.__setattr__(self, "host", None)
+            object.__setattr__(self, "protocol", None)
+        object.__setattr__(self, "endpoints", MappingProxyType(self._checked_endpoints()))
+        object.__setattr__(self, "headers", self._checked_headers())
+        for name in ("run_as_user_id", "run_as_child_user_email", "timezone"):
+            if getattr(self, name) is not None:
+                _check_text(name, getattr(self, name))
+        for name in ("timeout", "total_timeout"):
+            if getattr(self, name) is not None:
+                _check_seconds(name, getattr(self, name), allow_zero=False)
+        if isinstance(self.retries, bool) or not isinstance(self.retries, int):
+            raise TypeError("retries must be an int, not %s" % type(self.retries).__name__)
+        if not 0 <= self.retries <= 1000:
+            raise ValueError("retries must be from 0 to 1000, got %d" % self.retries)
+        _check_seconds("retry_delay", self.retry_delay, allow_zero=True)
+        for name in ("retry_timeout", "allow_insecure_http"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError("%s must be a bool, not %s" % (name, type(getattr(self, name)).__name__))
+        if self.transport is not None and not callable(self.transport):
+            raise TypeError("transport must be callable (HTTPRequest -> HTTPResponse)")
+        if self.ssl_context is not None and not isinstance(self.ssl_context, ssl.SSLContext):
+            raise TypeError("ssl_context must be an ssl.SSLContext, not %s" % type(self.ssl_context).__name__)
+        if isinstance(self.max_response_bytes, bool) or not isinstance(self.max_response_bytes, int):
+            raise TypeError("max_response_bytes must be an int")
+        if self.max_response_bytes <= 0:
+            raise ValueError("max_response_bytes must be > 0, got %d" % self.max_response_bytes)
+        self._check_secret_stays_safe()
+
+    def _folded_base_url(self) -> str:
+        """``base_url`` with ``protocol`` and ``host`` applied, as a browser's URL setters apply them:
+        a host without a port keeps the base URL's port."""
+        base = urllib.parse.urlsplit(self.base_url)
+        scheme, netloc = base.scheme, base.netloc
+        if self.protocol is not None:
+            scheme = _check_text("protocol", self.protocol).rstrip(":")
+            if scheme not in ("http", "https"):
+                raise ValueError("protocol must be 'http' or 'https', got %r" % (self.protocol,))
+        if self.host is not None:
+            _check_text("host", self.host, allow_empty=False)
+            host_parts = urllib.parse.urlsplit("//" + self.host)
+            if host_parts.netloc != self.host or not host_parts.hostname or "@" in self.host:
+                raise ValueError("host must be a host name with an optional port, got %r" % self.host)
+            _split_http_url("host", "http://" + self.host)
+            netloc = self.host
+            if host_parts.port is None and base.port is not None:
+                netloc = "%s:%d" % (self.host, base.port)
+        return urllib.parse.urlunsplit((scheme, netloc, base.path, base.query, ""))
+
+    def _checked_endpoints(self) -> Dict[str, str]:
+        if not isinstance(self.endpoints, collections.abc.Mapping):
+            raise TypeError("endpoints must be a mapping of paths, not %s" % type(self.endpoints).__name__)
+        endpoints = {}
+        for key, value in self.endpoints.items():
+            _check_text("endpoints key", key, allow_empty=False)
+            where = "endpoints[%r]" % key
+            _check_text(where, value, allow_empty=False)
+            if value.startswith("//") or "\\" in value:
+                raise ValueError("%s must be a path or an absolute http(s) URL, got %r" % (where, value))
+            if urllib.parse.urlsplit(value).scheme:  # absolute, as a browser's URL parser sees it
+                parts = _split_http_url(where, value)
+                value = urllib.parse.urlunsplit(parts._replace(path=_quote_target(parts.path), fragment=""))
+            else:
+                value = _quote_target(value)
+            endpoints[key] = value
+        return endpoints
+
+    def _checked_headers(self) -> _Headers:
+        if not isinstance(self.headers, collections.abc.Mapping):
+            raise TypeError("headers must be a mapping of names to values, not %s" % type(self.headers).__name__)
+        for name, value in self.headers.items():
+            if not isinstance(name, str) or not name or not set(name) <= _TOKEN_CHARS:
+                raise ValueError("headers: %r is not a valid header name" % (name,))
+            if name.lower() in _RESERVED_HEADERS:
+                raise ValueError("headers: %r is set by the transport and cannot be overridden" % name)
+            _check_text("headers[%r]" % name, value)
+        return _Headers(self.headers)
+
+    def _check_secret_stays_safe(self) -> None:
+        """Refuse, before any I/O, a configuration that would send the secret in clear text off this machine."""
+        if not self.secret or self.allow_insecure_http:
+            return
+        targets = [("base_url", self.base_url)]
+        targets += [("endpoints[%r]" % key, value) for key, value in self.endpoints.items()]
+        for name, url in targets:
+            parts = urllib.parse.urlsplit(url)
+            if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
+                raise ValueError(
+                    "%s: refusing to send the secret over plain http to %s; use https, or allow it explicitly "
+                    "if you accept the risk (allow_insecure_http=True; on the command line --allow-insecure-http)"
+                    % (name, parts.hostname)
+                )
+
+    def __repr__(self) -> str:
+        shown = []
+        for option in fields(self):
+            value = getattr(self, option.name)
+            if option.name == "secret":
+                value = "***" if value else ""
+            elif option.name == "endpoints":
+                value = dict(value)
+            shown.append("%s=%r" % (option.name, value))
+        return "ClientOptions(%s)" % ", ".join(shown)
+
+    def extend(
+        self,
+        *,
+        secret: str = _UNSET,
+        base_url: str = _UNSET,
+        host: Optional[str] = _UNSET,
+        protocol: Optional[str] = _UNSET,
+        endpoints: Mapping[str, str] = _UNSET,
+        run_as_user_id: Optional[str] = _UNSET,
+        run_as_child_user_email: Optional[str] = _UNSET,
+        timezone: Optional[str] = _UNSET,
+        headers: Mapping[str, str] = _UNSET,
+        timeout: Optional[float] = _UNSET,
+        total_timeout: Optional[float] = _UNSET,
+        retries: int = _UNSET,
+        retry_delay: float = _UNSET,
+        retry_timeout: bool = _UNSET,
+        transport: Optional[Union[Transport, AsyncTransport]] = _UNSET,
+        ssl_context: Optional[ssl.SSLContext] = _UNSET,
+        max_response_bytes: int = _UNSET,
+        allow_insecure_http: bool = _UNSET,
+    ) -> ClientOptions:
+        """Return new options with the given options changed; ``headers`` and ``endpoints`` merge key by key.
+
+        Header names merge case-insensitively (a later ``x-foo`` replaces an earlier ``X-Foo``). Every
+        other option is replaced. The result is validated like any new options.
+        """
+        return self._merged(_given(locals()))
+
+    def _merged(self, changes: Dict[str, Any]) -> ClientOptions:
+        if "headers" in changes:
+            if not isinstance(changes["headers"], collections.abc.Mapping):
+                raise TypeError("headers must be a mapping of names to values")
+            merged = {name.lower(): (name, value) for name, value in self.headers.items()}
+            for name, value in changes["headers"].items():
+                merged[str(name).lower()] = (name, value)
+            changes["headers"] = dict(merged.values())
+        if "endpoints" in changes:
+            if not isinstance(changes["endpoints"], collections.abc.Mapping):
+                raise TypeError("endpoints must be a mapping of paths")
+            changes["endpoints"] = {**self.endpoints, **changes["endpoints"]}
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Optional[Mapping[str, str]] = None,
+        *,
+        secret: str = _UNSET,
+        base_url: str = _UNSET,
+        host: Optional[str] = _UNSET,
+        protocol: Optional[str] = _UNSET,
+        endpoints: Mapping[str, str] = _UNSET,
+        run_as_user_id: Optional[str] = _UNSET,
+        run_as_child_user_email: Optional[str] = _UNSET,
+        timezone: Optional[str] = _UNSET,
+        headers: Mapping[str, str] = _UNSET,
+        timeout: Optional[float] = _UNSET,
+        total_timeout: Optional[float] = _UNSET,
+        retries: int = _UNSET,
+        retry_delay: float = _UNSET,
+        retry_timeout: bool = _UNSET,
+        transport: Optional[Union[Transport, AsyncTransport]] = _UNSET,
+        ssl_context: Optional[ssl.SSLContext] = _UNSET,
+        max_response_bytes: int = _UNSET,
+        allow_insecure_http: bool = _UNSET,
+    ) -> ClientOptions:
+        """Build options from ``CHATBOTKIT_API_SECRET``, ``CHATBOTKIT_API_RUNAS_USERID`` and
+        ``CHATBOTKIT_API_BASE_URL`` in *environ* (default ``os.environ``), then apply the given options.
+
+        The secret is required: unless ``secret=`` is given, a missing or empty ``CHATBOTKIT_API_SECRET``
+        raises ValueError naming the variable.
+        """
+        overrides = _given(locals())
+        if environ is None:
+            import os
+
+            environ = os.environ
+        values: Dict[str, Any] = {}
+        for variable, option in (
+            ("CHATBOTKIT_API_SECRET", "secret"),
+            ("CHATBOTKIT_API_RUNAS_USERID", "run_as_user_id"),
+            ("CHATBOTKIT_API_BASE_URL", "base_url"),
+        ):
+            if environ.get(variable):
+                values[option] = environ[variable]
+        values.update(overrides)
+        if "secret" not in values:
+            raise ValueError("CHATBOTKIT_API_SECRET is not set: export it, or pass secret= to from_env()")
+        return cls(**values)
+
+
+_OPTION_NAMES = tuple(option.name for option in fields(ClientOptions))
+
+
+def _given(arguments: Mapping[str, Any]) -> Dict[str, Any]:
+    """The options among a function's *arguments* (its ``locals()``) that the caller gave."""
+    return {name: arguments[name] for name in _OPTION_NAMES if arguments[name] is not _UNSET}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Transports: UrllibTransport (the default) and KeepAliveTransport
+# ---------------------------------------------------------------------------------------------------------
+
+
 class _DeadlineSocketIO(io.RawIOBase):
     """A socket reader that gives every read only the time left before its connection's deadline.
 
     http.client's own timeout applies per socket operation, so a server that trickles one byte at a
     time could hold a call forever; reading through this class bounds the whole response (status line,
-    headers and body). It also counts the bytes received on the connection, which tells whether a
-    failed exchange on a reused connection may be resent safely.
+    headers and body).
     """
 
     def __init__(self, sock: socket.socket, connection: _DeadlineConnection) -> None:
@@ -576,10 +789,7 @@ class _DeadlineSocketIO(io.RawIOBase):
             if remaining <= 0:
                 raise socket.timeout("timed out")
             self._sock.settimeout(remaining)
-        count = self._raw.readinto(buffer)
-        if count:
-            self._connection.received += count
-        return count
+        return self._raw.readinto(buffer)
 
     def close(self) -> None:
         self._raw.close()
@@ -597,18 +807,33 @@ class _DeadlineResponse(http.client.HTTPResponse):
         super().__init__(_DeadlineSocketIO(sock, connection), *args, **kwargs)  # type: ignore[arg-type]
 
 
+def _connect_loopback(
+    address: Tuple[str, int], timeout: Any = socket._GLOBAL_DEFAULT_TIMEOUT, source_address: Any = None  # type: ignore[attr-defined]
+) -> socket.socket:
+    """Connect to a localhost name's port on 127.0.0.1, then ::1, without asking any resolver."""
+    failure: Optional[OSError] = None
+    for ip in ("127.0.0.1", "::1"):
+        try:
+            return socket.create_connection((ip, address[1]), timeout, source_address)
+        except OSError as exc:
+            failure = exc
+    raise failure or OSError("no loopback address answered")
+
+
 class _DeadlineConnection(http.client.HTTPConnection):
     """An HTTPConnection whose responses must be read in full before ``deadline`` (a monotonic time).
 
-    ``received`` counts the response bytes read since the current exchange began.
+    A localhost name is connected to loopback directly (RFC 6761): the secret may travel over plain
+    http to such a name only because it cannot lead to another machine.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         timeout = self.timeout if isinstance(self.timeout, (int, float)) else None
         self.deadline: Optional[float] = None if timeout is None else time.monotonic() + timeout
-        self.received = 0
         self.response_class = functools.partial(_DeadlineResponse, connection=self)  # type: ignore[assignment]
+        if _is_localhost_name(self.host):
+            self._create_connection = _connect_loopback
 
 
 class _DeadlineHTTPSConnection(http.client.HTTPSConnection, _DeadlineConnection):
@@ -660,8 +885,17 @@ def _too_large(response: http.client.HTTPResponse, limit: int, url: str) -> APIE
     )
 
 
+# What an exchange on the wire can raise: the network (OSError, timeouts and TLS included), HTTP framing
+# (HTTPException), and framing so broken that http.client or io trip over it (ValueError: a negative
+# chunk size, an unparseable length). Each becomes an APIConnectionError.
+_EXCHANGE_FAILURES = (OSError, http.client.HTTPException, ValueError)
+
+
 def _connection_error(exc: BaseException, url: str, timeout: Optional[float]) -> APIConnectionError:
-    """Map a network failure to APIConnectionError or APITimeoutError, naming host:port and the reason."""
+    """Map a network failure to APIConnectionError or APITimeoutError, naming host:port and the reason.
+
+    The text may hold what the server sent (a malformed status line): the client masks and escapes it.
+    """
     parts = urllib.parse.urlsplit(url)
     where = "%s:%s" % (parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
     reason: BaseException = exc
@@ -671,8 +905,10 @@ def _connection_error(exc: BaseException, url: str, timeout: Optional[float]) ->
         return APITimeoutError("no complete answer from %s within %ss (timeout)" % (where, timeout))
     if isinstance(reason, ssl.SSLError):
         return APIConnectionError("TLS failure with %s: %s" % (where, reason), "TLS_ERROR")
-    detail = str(reason.reason) if isinstance(reason, urllib.error.URLError) else str(reason) or type(reason).__name__
-    return APIConnectionError("cannot complete the exchange with %s: %s" % (where, detail))
+    detail = str(reason.reason) if isinstance(reason, urllib.error.URLError) else str(reason)
+    return APIConnectionError(
+        "cannot complete the exchange with %s: %s%s" % (where, type(reason).__name__, ": " + detail if detail else "")
+    )
 
 
 class _TLSContext:
@@ -695,10 +931,11 @@ class UrllibTransport:
     """The default transport, built on ``urllib.request``: one connection per call, standard library only.
 
     It honours the usual proxy environment variables (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``,
-    read when the transport is built) except for loopback hosts, which are always reached directly.
-    It never follows redirects and returns every status as an HTTPResponse. TLS uses *ssl_context*
-    (default: ``ssl.create_default_context()``, certificate and host-name checks on). A body over
-    *max_response_bytes* raises ``APIError(code="RESPONSE_TOO_LARGE")`` after reading at most that much.
+    read when the transport is built) except for loopback hosts, which are always reached directly
+    (localhost names without asking DNS). It never follows redirects and returns every status as an
+    HTTPResponse. TLS uses *ssl_context* (default: ``ssl.create_default_context()``, certificate and
+    host-name checks on). A body over *max_response_bytes* raises ``APIError(code="RESPONSE_TOO_LARGE")``
+    after reading at most that much; a failed exchange raises APIConnectionError or APITimeoutError.
     """
 
     def __init__(
@@ -729,15 +966,14 @@ class UrllibTransport:
             with opener.open(outgoing, timeout=timeout) as response:
                 body = _read_body(response, self.max_response_bytes, request.url)
                 return HTTPResponse(response.status, _Headers.received(response.headers), body)
-        except (OSError, http.client.HTTPException) as exc:
+        except _EXCHANGE_FAILURES as exc:
             raise _connection_error(exc, request.url, request.timeout) from exc
 
     def __repr__(self) -> str:
         return "UrllibTransport(max_response_bytes=%d)" % self.max_response_bytes
 
 
-if TYPE_CHECKING:
-    _Origin = Tuple[str, str, int]  # scheme, host, port
+_Origin = Tuple[str, str, int]  # scheme (or "proxy"), host, port
 
 
 class KeepAliveTransport:
@@ -746,9 +982,10 @@ class KeepAliveTransport:
     Use it as ``ClientOptions(transport=KeepAliveTransport())`` where many sessions are created from
     one process: a warm call then skips the TCP and TLS handshakes. Idle connections are pooled per
     origin (at most *max_idle_per_origin*, each dropped after *idle_timeout* seconds, below common
-    server keep-alive limits) and checked before reuse; if a reused connection fails before any
-    response byte arrives, the request is sent once more on a fresh connection. It is thread-safe, a
-    context manager, and ``close()`` closes every idle connection. It honours *ssl_context*,
+    server keep-alive limits) and checked before reuse. A request is sent again on a fresh connection
+    only when sending it on a reused one failed, so the server cannot have received it whole; once a
+    request was written, any failure goes to the client's retry policy. It is thread-safe, a context
+    manager, and ``close()`` closes every idle connection. It honours *ssl_context*,
     *max_response_bytes*, the request timeout and the proxy environment variables (a request that goes
     through a proxy is handed to an internal UrllibTransport) exactly like UrllibTransport.
     """
@@ -796,20 +1033,22 @@ class KeepAliveTransport:
         selector = (parts.path or "/") + ("?" + parts.query if parts.query else "")
         deadline = None if request.timeout is None else time.monotonic() + request.timeout
         connection = self._checkout(origin)
-        reused = connection is not None
         try:
             if connection is None:
                 connection = self._connect(origin, deadline)
-            try:
-                response = self._exchange(connection, request, selector, deadline)
-            except (OSError, http.client.HTTPException) as exc:
-                connection.close()
-                if not (reused and _safe_to_resend(exc, connection)):
-                    raise
-                connection = self._connect(origin, deadline)
-                response = self._exchange(connection, request, selector, deadline)
+                self._send(connection, request, selector, deadline)
+            else:
+                try:
+                    self._send(connection, request, selector, deadline)
+                except OSError as exc:  # the server closed the idle connection: nothing it could act on arrived
+                    connection.close()
+                    if isinstance(exc, socket.timeout):
+                        raise
+                    connection = self._connect(origin, deadline)
+                    self._send(connection, request, selector, deadline)
+            response = connection.getresponse()
             body = _read_body(response, self.max_response_bytes, request.url)
-        except (OSError, http.client.HTTPException) as exc:
+        except _EXCHANGE_FAILURES as exc:
             if connection is not None:
                 connection.close()
             raise _connection_error(exc, request.url, request.timeout) from exc
@@ -853,15 +1092,12 @@ class KeepAliveTransport:
         return _DeadlineConnection(hostname, port, timeout=timeout)
 
     @staticmethod
-    def _exchange(
-        connection: _DeadlineConnection, request: HTTPRequest, selector: str, deadline: Optional[float]
-    ) -> _DeadlineResponse:
+    def _send(connection: _DeadlineConnection, request: HTTPRequest, selector: str, deadline: Optional[float]) -> None:
+        """Write the whole request (connecting first if the connection is new), bounded by *deadline*."""
         connection.deadline = deadline
-        connection.received = 0
         if connection.sock is not None:  # a reused connection: the new deadline bounds the send too
             connection.sock.settimeout(_time_left(deadline))
         connection.request(request.method, selector, body=request.body, headers=_plain_headers(request.headers))
-        return connection.getresponse()  # type: ignore[return-value]
 
     def _checkout(self, origin: _Origin) -> Optional[_DeadlineConnection]:
         """Take the most recently used live idle connection to *origin*, closing expired or dead ones."""
@@ -912,90 +1148,42 @@ def _peer_closed(connection: _DeadlineConnection) -> bool:
     return bool(readable)
 
 
-def _safe_to_resend(exc: BaseException, connection: _DeadlineConnection) -> bool:
-    """A failure on a reused connection may be resent only if the server cannot have answered it."""
-    if isinstance(exc, (socket.timeout, TimeoutError)):
-        return False  # the server may be working on it
-    return connection.received == 0 and isinstance(
-        exc, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
-    )
-
-
 # ---------------------------------------------------------------------------------------------------------
-# Client core: build the request, send it with retries, read the answer
+# The core: build the request, decide retries, map failures, mask what leaves. No I/O here.
 # ---------------------------------------------------------------------------------------------------------
 
 
-if TYPE_CHECKING:
+class BotSessionMessage(TypedDict):
+    """A message of a bot session: ``type`` (``user``, ``bot``, ``context``, ...) and ``text``."""
 
-    class BotSessionMessage(TypedDict):
-        """A message of a bot session: ``type`` (``user``, ``bot``, ``context``, ...) and ``text``."""
+    type: str
+    text: str
 
-        type: str
-        text: str
 
-    class BotSessionCreateRequest(TypedDict, total=False):
-        """The body of createBotSession: every field optional; unknown fields are sent as given."""
+class BotSessionCreateRequest(TypedDict, total=False):
+    """The body of createBotSession: every field optional; unknown fields are sent as given."""
 
-        durationInSeconds: float
-        messages: List[BotSessionMessage]
-        meta: Dict[str, Any]
+    durationInSeconds: float
+    messages: List[BotSessionMessage]
+    meta: Dict[str, Any]
 
-    class _BotSessionCreateResponseRequired(TypedDict):
-        id: str
-        conversationId: str
-        token: str
-        expiresAt: float
 
-    class BotSessionCreateResponse(_BotSessionCreateResponseRequired, total=False):
-        """The session: ``id``, ``conversationId``, ``token``, ``expiresAt`` (epoch ms), maybe ``messages``."""
+class _BotSessionCreateResponseRequired(TypedDict):
+    id: str
+    conversationId: str
+    token: str
+    expiresAt: float
 
-        messages: List[BotSessionMessage]
 
-else:
-    _TYPED_DICTS = ("BotSessionMessage", "BotSessionCreateRequest", "BotSessionCreateResponse")
+class BotSessionCreateResponse(_BotSessionCreateResponseRequired, total=False):
+    """The session: ``id``, ``conversationId``, ``token``, ``expiresAt`` (epoch ms), maybe ``messages``."""
 
-    def __getattr__(name: str) -> Any:
-        """Make the public TypedDicts at run time when first asked for (PEP 562).
-
-        They are for type checkers, and making them imports typing: several milliseconds of start-up
-        that a command or a cold Lambda would pay for nothing. These run-time classes repeat the
-        declarations above field for field (a test compares the two).
-        """
-        if name not in _TYPED_DICTS:
-            raise AttributeError("module %r has no attribute %r" % (__name__, name))
-        from typing import TypedDict
-
-        class BotSessionMessage(TypedDict):
-            type: str
-            text: str
-
-        class BotSessionCreateRequest(TypedDict, total=False):
-            durationInSeconds: float
-            messages: List[BotSessionMessage]
-            meta: Dict[str, Any]
-
-        class _BotSessionCreateResponseRequired(TypedDict):
-            id: str
-            conversationId: str
-            token: str
-            expiresAt: float
-
-        class BotSessionCreateResponse(_BotSessionCreateResponseRequired, total=False):
-            messages: List[BotSessionMessage]
-
-        for made in (BotSessionMessage, BotSessionCreateRequest, BotSessionCreateResponse):
-            made.__module__ = __name__
-            globals()[made.__name__] = made
-        return globals()[name]
-
-    def __dir__() -> List[str]:
-        return sorted(set(globals()) | set(_TYPED_DICTS))
+    messages: List[BotSessionMessage]
 
 
 def _json_default(value: object) -> Any:
     """What the JSON encoder calls for a value it does not know: read-only and other mappings become dicts."""
-    if isinstance(value, Mapping):
+    if isinstance(value, collections.abc.Mapping):
         return dict(value)
     raise TypeError("%s is not JSON" % type(value).__name__)
 
@@ -1011,29 +1199,81 @@ def _json_body(value: Any, where: str) -> bytes:
     """
     try:
         return _encode_json(value).encode("ascii")
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         _find_not_json(value, where, ())  # raises, naming the field
         raise
 
 
-def _find_not_json(value: Any, where: str, parents: Tuple[int, ...]) -> None:
-    """Walk *value* as the JSON encoder does and raise at the first part it cannot encode (the slow path)."""
+def _check_json_scalar(value: Any, where: str) -> None:
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError("%s is %r, which JSON cannot represent" % (where, value))
+    if isinstance(value, int):
+        try:
+            int.__repr__(value)
+        except ValueError:  # more digits than int-to-text conversion allows (sys.set_int_max_str_digits)
+            raise ValueError("%s is an integer too large to write as JSON" % where) from None
+
+
+def _find_not_json(value: Any, where: str, parents: Tuple[int, ...]) -> None:
+    """Walk *value* as the JSON encoder does and raise at the first part it cannot encode (the slow path)."""
+    _check_json_scalar(value, where)
     if value is None or isinstance(value, (str, int, float)):
         return
     if id(value) in parents:
         raise ValueError("%s contains itself, which JSON cannot represent" % where)
-    if isinstance(value, Mapping):
+    if len(parents) >= _MAX_JSON_DEPTH:
+        raise ValueError("%s is nested more than %d levels deep" % (where, _MAX_JSON_DEPTH))
+    if isinstance(value, collections.abc.Mapping):
         for key, item in value.items():
             if key is not None and not isinstance(key, (str, int, float)):
                 raise TypeError("%s has a key of type %s, which JSON cannot represent" % (where, type(key).__name__))
+            _check_json_scalar(key, "%s key %.40r" % (where, key))
             _find_not_json(item, "%s.%s" % (where, key), (*parents, id(value)))
     elif isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
             _find_not_json(item, "%s[%d]" % (where, index), (*parents, id(value)))
     else:
         raise TypeError("%s is a %s, which JSON cannot represent" % (where, type(value).__name__))
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError("%s is not JSON (RFC 8259)" % name)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("%s is out of range" % text)
+    return value
+
+
+# Strict (RFC 8259): NaN, Infinity and numbers too large for a float are refused, not turned into floats.
+_decode_json = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite_float).decode
+
+
+def _too_deep(value: Any) -> bool:
+    """Tell whether decoded JSON nests deeper than _MAX_JSON_DEPTH (walked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        if children and depth >= _MAX_JSON_DEPTH:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _parse_answer(body: bytes) -> Tuple[Any, Optional[str]]:
+    """The decoded JSON of a response body and None, or None and why it is not usable JSON."""
+    try:
+        payload = _decode_json(body.decode("utf-8"))
+    except RecursionError:
+        return None, "its body nests too deeply"
+    except ValueError:  # UnicodeDecodeError, JSONDecodeError and our strict refusals
+        return None, "its body is not JSON"
+    if body.count(b"[") + body.count(b"{") >= _MAX_JSON_DEPTH and _too_deep(payload):
+        return None, "its body nests more than %d levels deep" % _MAX_JSON_DEPTH
+    return payload, None
 
 
 def _check_bot_id(bot_id: object) -> str:
@@ -1043,7 +1283,7 @@ def _check_bot_id(bot_id: object) -> str:
         raise ValueError("bot_id must not be empty or blank")
     if bot_id in (".", ".."):
         raise ValueError("bot_id must not be %r (it would change the URL path)" % bot_id)
-    if not bot_id.isprintable() and any(ord(char) < 32 or 127 <= ord(char) < 160 for char in bot_id):
+    if not bot_id.isprintable() and _CONTROL_CHARS.search(bot_id):
         raise ValueError("bot_id must not contain control characters")
     return bot_id
 
@@ -1052,30 +1292,41 @@ def _session_request_body(request: Optional[Mapping[str, Any]]) -> bytes:
     """Check a createBotSession request against the schema's types and encode it as JSON bytes."""
     if request is None:
         return b"{}"
-    if not isinstance(request, Mapping):
+    if not isinstance(request, collections.abc.Mapping):
         raise TypeError("request must be a mapping (a dict), not %s" % type(request).__name__)
     duration = request.get("durationInSeconds", 0)
     if isinstance(duration, bool) or not isinstance(duration, (int, float)):
         raise TypeError("request.durationInSeconds must be a number, not %s" % type(duration).__name__)
     messages = request.get("messages", ())
-    if messages:
-        if not isinstance(messages, (list, tuple)):
-            raise TypeError("request.messages must be a list, not %s" % type(messages).__name__)
-        for index, message in enumerate(messages):
-            if not isinstance(message, Mapping):
-                raise TypeError("request.messages[%d] must be a mapping, not %s" % (index, type(message).__name__))
-            for key in ("type", "text"):
-                if not isinstance(message.get(key), str):
-                    raise TypeError(
-                        "request.messages[%d].%s must be a string, not %s"
-                        % (index, key, "missing" if key not in message else type(message[key]).__name__)
-                    )
-    elif not isinstance(messages, (list, tuple)):
+    if not isinstance(messages, (list, tuple)):
         raise TypeError("request.messages must be a list, not %s" % type(messages).__name__)
+    for index, message in enumerate(messages):
+        if not isinstance(message, collections.abc.Mapping):
+            raise TypeError("request.messages[%d] must be a mapping, not %s" % (index, type(message).__name__))
+        for key in ("type", "text"):
+            if not isinstance(message.get(key), str):
+                raise TypeError(
+                    "request.messages[%d].%s must be a string, not %s"
+                    % (index, key, "missing" if key not in message else type(message[key]).__name__)
+                )
     meta = request.get("meta", _EMPTY)
-    if not isinstance(meta, Mapping):
+    if not isinstance(meta, collections.abc.Mapping):
         raise TypeError("request.meta must be a mapping, not %s" % type(meta).__name__)
     return _json_body(request, "request")
+
+
+def _session_problem(session: Any) -> Optional[str]:
+    """What keeps a decoded createBotSession answer from being a session, or None if it is one."""
+    if not isinstance(session, dict):
+        return "its body is not a JSON object"
+    for key in ("id", "conversationId", "token"):
+        value = session.get(key)
+        if not isinstance(value, str) or not value:
+            return "its %r is not a non-empty string" % key
+    expires_at = session.get("expiresAt")
+    if isinstance(expires_at, bool) or not isinstance(expires_at, (int, float)) or not math.isfinite(expires_at):
+        return "its 'expiresAt' is not a finite number"
+    return None
 
 
 def _retry_after(headers: Mapping[str, str]) -> Optional[float]:
@@ -1098,7 +1349,7 @@ def _retry_after(headers: Mapping[str, str]) -> Optional[float]:
 
         try:
             moment = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
         return max(moment.timestamp() - time.time(), 0.0)
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
@@ -1107,7 +1358,7 @@ def _retry_after(headers: Mapping[str, str]) -> Optional[float]:
 def _backoff_delay(retry_delay: float, attempt: int, jitter: float) -> float:
     """Our own wait before retry number *attempt* + 1: doubling from *retry_delay*, capped, then shortened
     by up to a quarter (*jitter* in [0, 1)) so that many clients failing together do not retry together."""
-    return min(retry_delay * 2.0**attempt, _MAX_BACKOFF_SECONDS) * (1.0 - 0.25 * jitter)
+    return min(retry_delay * 2.0 ** min(attempt, 64), _MAX_BACKOFF_SECONDS) * (1.0 - 0.25 * jitter)
 
 
 def _reason(status: int) -> str:
@@ -1128,31 +1379,71 @@ def _logger() -> Any:
     return None if logging is None else logging.getLogger(_LOGGER_NAME)
 
 
-class ChatBotKitClient:
-    """The request machinery shared by ChatBotKit clients: options, transport, retries and error mapping.
+# What the core yields to a driver: a request to send (the driver sends back the HTTPResponse, or the
+# exception the transport raised) or a number of seconds to wait (the driver sends back None).
+_Step = Union[HTTPRequest, float]
+_Outcome = Union[HTTPResponse, BaseException, None]
+_Plan = Generator[_Step, _Outcome, Any]
+_C = TypeVar("_C", bound="_ClientCore")
 
-    Build it from ``ClientOptions`` or from option keywords (given both, the keywords apply as
-    ``options.extend(**kwargs)``). A client is immutable and safe to share between threads;
-    ``extend(**changes)`` returns a new client of the same class with merged options.
-    """
 
-    __slots__ = ("_headers", "_log", "_official_host", "_options", "_origin", "_transport")
+class _ClientCore:
+    """The machinery both clients share, with no I/O: it plans a call as a generator (see ``_plan``)."""
 
-    def __init__(self, options: Optional[ClientOptions] = None, **option_kwargs: Any) -> None:
+    __slots__ = ("_headers", "_is_async", "_log", "_official_host", "_options", "_secrecy", "_transport", "_workers")
+    _accepts_async_transport = False
+
+    def __init__(
+        self,
+        options: Optional[ClientOptions] = None,
+        *,
+        secret: str = _UNSET,
+        base_url: str = _UNSET,
+        host: Optional[str] = _UNSET,
+        protocol: Optional[str] = _UNSET,
+        endpoints: Mapping[str, str] = _UNSET,
+        run_as_user_id: Optional[str] = _UNSET,
+        run_as_child_user_email: Optional[str] = _UNSET,
+        timezone: Optional[str] = _UNSET,
+        headers: Mapping[str, str] = _UNSET,
+        timeout: Optional[float] = _UNSET,
+        total_timeout: Optional[float] = _UNSET,
+        retries: int = _UNSET,
+        retry_delay: float = _UNSET,
+        retry_timeout: bool = _UNSET,
+        transport: Optional[Union[Transport, AsyncTransport]] = _UNSET,
+        ssl_context: Optional[ssl.SSLContext] = _UNSET,
+        max_response_bytes: int = _UNSET,
+        allow_insecure_http: bool = _UNSET,
+    ) -> None:
+        changes = _given(locals())
         if options is None:
-            options = ClientOptions(**option_kwargs)
+            options = ClientOptions(**changes)
         elif not isinstance(options, ClientOptions):
             raise TypeError("options must be a ClientOptions, not %s" % type(options).__name__)
-        elif option_kwargs:
-            options = options.extend(**option_kwargs)
+        elif changes:
+            options = options._merged(changes)
+        self._setup(options, None)
+
+    def _setup(self, options: ClientOptions, parent: Optional[_ClientCore]) -> None:
+        """Fill in a client for *options*, sharing *parent*'s transport and workers where they still fit."""
+        if (
+            parent is not None
+            and options.transport is parent._options.transport
+            and options.ssl_context is parent._options.ssl_context
+            and options.max_response_bytes == parent._options.max_response_bytes
+        ):
+            self._transport, self._is_async, self._workers = parent._transport, parent._is_async, parent._workers
+        else:
+            self._transport = options.transport or UrllibTransport(options.ssl_context, options.max_response_bytes)
+            self._is_async = _is_async_transport(self._transport)
+            self._workers = _Workers() if self._accepts_async_transport else None
+            if self._is_async and not self._accepts_async_transport:
+                raise TypeError("transport is asynchronous (a coroutine function): use AsyncBotSessionClient")
         self._options = options
-        self._transport: Transport = options.transport or UrllibTransport(
-            options.ssl_context, options.max_response_bytes
-        )
         self._headers = self._build_headers(options)
-        scheme, netloc, hostname = options._origin()
-        self._origin = scheme + "://" + netloc
-        self._official_host = hostname == _OFFICIAL_HOST
+        self._official_host = urllib.parse.urlsplit(options.base_url).hostname == _OFFICIAL_HOST
+        self._secrecy = _Secrecy(options.secret)
         self._log = _logger()  # None until the program imports logging; then looked up per attempt
 
     @property
@@ -1160,9 +1451,36 @@ class ChatBotKitClient:
         """The client's options (read-only)."""
         return self._options
 
-    def extend(self, **changes: Any) -> Any:
-        """Return a new client of this class with ``self.options.extend(**changes)``; self is untouched."""
-        return type(self)(self._options.extend(**changes))
+    def extend(
+        self: _C,
+        *,
+        secret: str = _UNSET,
+        base_url: str = _UNSET,
+        host: Optional[str] = _UNSET,
+        protocol: Optional[str] = _UNSET,
+        endpoints: Mapping[str, str] = _UNSET,
+        run_as_user_id: Optional[str] = _UNSET,
+        run_as_child_user_email: Optional[str] = _UNSET,
+        timezone: Optional[str] = _UNSET,
+        headers: Mapping[str, str] = _UNSET,
+        timeout: Optional[float] = _UNSET,
+        total_timeout: Optional[float] = _UNSET,
+        retries: int = _UNSET,
+        retry_delay: float = _UNSET,
+        retry_timeout: bool = _UNSET,
+        transport: Optional[Union[Transport, AsyncTransport]] = _UNSET,
+        ssl_context: Optional[ssl.SSLContext] = _UNSET,
+        max_response_bytes: int = _UNSET,
+        allow_insecure_http: bool = _UNSET,
+    ) -> _C:
+        """Return a new client of this class with ``self.options.extend(...)``; self is untouched.
+
+        Cheap when the transport options stay the same (the new client shares the transport), so a
+        per-call ``extend(total_timeout=...)`` is fine.
+        """
+        client = type(self).__new__(type(self))
+        client._setup(self._options._merged(_given(locals())), self)
+        return client
 
     def __repr__(self) -> str:
         return "%s(%r)" % (type(self).__name__, self._options)
@@ -1171,7 +1489,7 @@ class ChatBotKitClient:
     def _build_headers(options: ClientOptions) -> _Headers:
         headers = {name.lower(): value for name, value in options.headers.items()}
         headers.setdefault("user-agent", _USER_AGENT)
-        headers["accept"] = "application/json"
+        headers.setdefault("accept", "application/json")
         headers["content-type"] = "application/json"
         if options.secret:
             headers["authorization"] = "Bearer " + options.secret
@@ -1185,100 +1503,126 @@ class ChatBotKitClient:
         return _Headers(headers)
 
     def _url(self, path_template: str, path_params: Mapping[str, str]) -> str:
-        """Resolve an operation path like the Node SDK: endpoints, host/protocol overrides, /api dropping."""
+        """Resolve an operation path like the Node SDK: endpoints (template, raw or escaped key), the base
+        URL, and the ``/api`` prefix dropped on the official host."""
         escaped = [("{%s}" % name, _path_segment(value)) for name, value in path_params.items()]
-        path = path_template
-        for placeholder, value in escaped:
+        path = raw_path = path_template
+        for (placeholder, value), raw in zip(escaped, path_params.values()):
             path = path.replace(placeholder, value)
+            raw_path = raw_path.replace(placeholder, raw)
         endpoints = self._options.endpoints
         if endpoints:
-            endpoint = endpoints.get(path) or endpoints.get(path_template)
+            endpoint = endpoints.get(path) or endpoints.get(raw_path) or endpoints.get(path_template)
             if endpoint is not None:
                 for placeholder, value in escaped:
                     endpoint = endpoint.replace(placeholder, value)
-                if not endpoint.startswith("/"):
-                    return endpoint
                 path = endpoint
-        if self._official_host and path.startswith("/api/"):
-            path = path[4:]
-        return self._origin + path
+        url = urllib.parse.urljoin(self._options.base_url, path)
+        parts = urllib.parse.urlsplit(url)
+        if parts.hostname == _OFFICIAL_HOST and parts.path.startswith("/api/"):
+            url = urllib.parse.urlunsplit(parts._replace(path=parts.path[4:]))
+        return url
 
-    def _post_json(self, url: str, body: bytes, problem: Callable[[Any], Optional[str]]) -> Any:
-        """POST *body* to *url* with the retry policy; return the decoded JSON of a 2xx answer.
+    def _plan(self, url: str, body: bytes, problem: Callable[[Any], Optional[str]]) -> _Plan:
+        """One call as a generator: it yields each request to send and each wait, a driver does them.
 
-        *problem* tells what is wrong with a decoded answer (a phrase), or None if it is usable.
+        It returns the decoded answer of a 2xx whose *problem* (a phrase, or None) is None, and raises
+        the error the call ends with: every failure passes ``_fail`` once, where it is masked and mapped.
         """
         options = self._options
-        request = HTTPRequest("POST", url, self._headers, body, options.timeout)
+        deadline = None if options.total_timeout is None else time.monotonic() + options.total_timeout
         attempts = options.retries + 1
         for attempt in range(attempts):
+            timeout, capped = options.timeout, False
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise self._deadline_error(url)
+                if timeout is None or left < timeout:
+                    timeout, capped = left, True
             started = time.monotonic()
-            try:
-                response = self._transport(request)
-            except APIConnectionError as exc:
-                retryable = options.retry_timeout or not isinstance(exc, APITimeoutError)
-                self._log_attempt(url, "failed (%s)" % exc.code, started, attempt)
-                if not retryable or attempt + 1 == attempts:
-                    raise
-                self._sleep_before_retry(attempt, None, url, exc.code)
-                continue
-            except APIError as exc:  # a transport's own (RESPONSE_TOO_LARGE): mask the secret as in ours
-                response = HTTPResponse(exc.status, exc.headers, exc.body.encode("utf-8", "replace"))
-                raise self._error(response, url, exc.message, exc.code, exc.retry_after) from None
-            self._log_attempt(url, str(response.status), started, attempt)
-            if 200 <= response.status < 300:
-                return self._decode(response, url, problem)
-            error = self._api_error(response, url)
-            if response.status not in _RETRY_STATUSES or attempt + 1 == attempts:
+            outcome = yield HTTPRequest("POST", url, self._headers, body, timeout)
+            if isinstance(outcome, HTTPResponse):
+                self._log_attempt(url, str(outcome.status), started, attempt)
+                if 200 <= outcome.status < 300:
+                    return self._decoded(outcome, url, problem)
+                error: ChatBotKitError = self._api_error(outcome, url)
+                retry_after = error.retry_after  # type: ignore[attr-defined]
+                retryable = outcome.status in _RETRY_STATUSES and (retry_after or 0) <= _MAX_RETRY_AFTER_SECONDS
+                why = str(outcome.status)
+            else:
+                error = self._fail(outcome, url, timeout)
+                self._log_attempt(url, "failed (%s)" % error.code, started, attempt)
+                if capped and isinstance(error, APITimeoutError):
+                    raise self._deadline_error(url)
+                retryable = isinstance(error, APIConnectionError) and (
+                    options.retry_timeout or not isinstance(error, APITimeoutError)
+                )
+                retry_after, why = None, error.code
+            if not retryable or attempt + 1 == attempts:
                 raise error
-            if error.retry_after is not None and error.retry_after > _MAX_RETRY_AFTER_SECONDS:
-                raise error
-            self._sleep_before_retry(attempt, error.retry_after, url, str(response.status))
+            delay = self._retry_delay(attempt, retry_after)
+            if deadline is not None and time.monotonic() + delay >= deadline:
+                raise error  # the wait would end past total_timeout: the caller hears now, not later
+            self._log_retry(url, delay, why, attempt)
+            if delay > 0:
+                yield delay
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _sleep_before_retry(self, attempt: int, retry_after: Optional[float], url: str, why: str) -> None:
-        if retry_after is not None:
-            delay = retry_after  # the server's word, taken as given
-        elif self._options.retry_delay:
-            import random  # only retries need it
+    def _fail(self, outcome: _Outcome, url: str, timeout: Optional[float]) -> ChatBotKitError:
+        """The documented error for what a transport raised, masked; anything else is re-raised unchanged."""
+        if isinstance(outcome, ChatBotKitError):
+            return self._secrecy.scrub(outcome)
+        if isinstance(outcome, (OSError, http.client.HTTPException)):
+            return self._secrecy.scrub(_connection_error(outcome, url, timeout))
+        if isinstance(outcome, BaseException):
+            raise outcome  # a bug in a transport passed in: it is the caller's to see, untouched
+        raise TypeError("the transport returned %s, not an HTTPResponse" % type(outcome).__name__)
 
-            delay = _backoff_delay(self._options.retry_delay, attempt, random.random())
-        else:
-            delay = 0.0
+    def _deadline_error(self, url: str) -> ChatBotKitError:
+        return self._secrecy.scrub(
+            APITimeoutError("POST %s did not complete within total_timeout (%ss)" % (url, self._options.total_timeout))
+        )
+
+    def _retry_delay(self, attempt: int, retry_after: Optional[float]) -> float:
+        if retry_after is not None:
+            return retry_after  # the server's word, taken as given
+        if not self._options.retry_delay:
+            return 0.0
+        import random  # only retries need it
+
+        return _backoff_delay(self._options.retry_delay, attempt, random.random())
+
+    def _log_retry(self, url: str, delay: float, why: str, attempt: int) -> None:
         logger = self._log or _logger()
         if logger is not None:
             logger.info(
                 "retrying POST %s in %.3fs after %s (attempt %d of %d)",
-                _redact(url, self._options.secret),
+                self._secrecy.clean(url),
                 delay,
                 why,
                 attempt + 2,
                 self._options.retries + 1,
             )
-        if delay:
-            time.sleep(delay)
 
     def _log_attempt(self, url: str, outcome: str, started: float, attempt: int) -> None:
         logger = self._log or _logger()
         if logger is not None and logger.isEnabledFor(10):  # logging.DEBUG
             logger.debug(
                 "POST %s -> %s in %.1f ms (attempt %d of %d)",
-                _redact(url, self._options.secret),
+                self._secrecy.clean(url),
                 outcome,
                 (time.monotonic() - started) * 1000.0,
                 attempt + 1,
                 self._options.retries + 1,
             )
 
-    def _api_error(self, response: HTTPResponse, url: str) -> APIError:
-        """Build the APIError for a non-2xx response (code and message from a JSON body when present)."""
+    def _api_error(self, response: HTTPResponse, url: str) -> ChatBotKitError:
+        """The APIError for a non-2xx response (code and message from a JSON body when present)."""
         status = response.status
         code = _STATUS_CODES.get(status, "ERROR_%d" % status)
         message = _reason(status)
-        try:
-            payload = json.loads(response.body)
-        except ValueError:
-            payload = None
+        payload, _ = _parse_answer(response.body)
         if isinstance(payload, dict):
             if isinstance(payload.get("code"), str) and payload["code"]:
                 code = payload["code"]
@@ -1289,31 +1633,140 @@ class ChatBotKitClient:
             message = "the server redirected to %s (%s); redirects are not followed" % (location, message)
         return self._error(response, url, message, code, _retry_after(response.headers))
 
-    def _decode(self, response: HTTPResponse, url: str, problem: Callable[[Any], Optional[str]]) -> Any:
-        try:
-            payload = json.loads(response.body)
-        except ValueError:  # UnicodeDecodeError and JSONDecodeError are both ValueErrors
-            why: Optional[str] = "its body is not JSON"
-        else:
+    def _decoded(self, response: HTTPResponse, url: str, problem: Callable[[Any], Optional[str]]) -> Any:
+        payload, why = _parse_answer(response.body)
+        if why is None:
             why = problem(payload)
         if why is None:
             return payload
-        raise self._error(response, url, "the server answered %d but %s" % (response.status, why), "INVALID_RESPONSE")
+        message = "the server answered %d but %s" % (response.status, why)
+        raise self._error(response, url, message, "INVALID_RESPONSE")
 
     def _error(
         self, response: HTTPResponse, url: str, message: str, code: str, retry_after: Optional[float] = None
-    ) -> APIError:
-        """An APIError for *response* with the secret masked in every text it carries."""
-        secret = self._options.secret
-        return APIError(
-            _redact(message, secret),
-            _redact(code, secret),
+    ) -> ChatBotKitError:
+        """An APIError for *response*, masked like every error that leaves the library."""
+        error = APIError(
+            message,
+            code,
             status=response.status,
-            url=_redact(url, secret),
-            headers=_Headers([(name, _redact(value, secret)) for name, value in response.headers.items()]),
-            body=_redact(response.body[:_MAX_ERROR_BODY_BYTES].decode("utf-8", "replace"), secret),
+            url=url,
+            headers=response.headers,
+            body=response.body.decode("utf-8", "replace"),
             retry_after=retry_after,
         )
+        return self._secrecy.scrub(error)
+
+
+class _Workers:
+    """The thread pool in which an asyncio client runs a synchronous transport.
+
+    Made on first use, shared by the clients ``extend()`` makes, and sized for I/O (threads wait on
+    sockets, not on the CPU): at most _ASYNC_WORKERS calls at once, further ones queue.
+    """
+
+    __slots__ = ("_executor", "_lock")
+
+    def __init__(self) -> None:
+        self._executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
+        self._lock = _thread.allocate_lock()
+
+    def executor(self) -> concurrent.futures.ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._executor = ThreadPoolExecutor(_ASYNC_WORKERS, "chatbotkit_session")
+            return self._executor
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Drivers: the synchronous and the asyncio client
+# ---------------------------------------------------------------------------------------------------------
+
+
+class ChatBotKitClient(_ClientCore):
+    """The synchronous client machinery: options, transport, retries and error mapping.
+
+    Build it from ``ClientOptions`` or from option keywords (given both, the keywords apply as
+    ``options.extend(...)``). A client is immutable and safe to share between threads;
+    ``extend(...)`` returns a new client of the same class with merged options.
+    """
+
+    __slots__ = ()
+
+    def _call(self, url: str, body: bytes, problem: Callable[[Any], Optional[str]]) -> Any:
+        """Drive ``_plan`` with the transport and time.sleep."""
+        plan = self._plan(url, body, problem)
+        transport: Transport = self._transport  # type: ignore[assignment]
+        step = next(plan)
+        while True:
+            outcome: _Outcome = None
+            if isinstance(step, HTTPRequest):
+                try:
+                    outcome = transport(step)
+                except Exception as exc:  # handed to the core, which maps it; raised from there, unchained
+                    outcome = exc
+            else:
+                time.sleep(step)
+            try:
+                step = plan.send(outcome)
+            except StopIteration as done:
+                return done.value
+
+
+class AsyncBotSessionClient(_ClientCore):
+    """The asyncio client for bot sessions: ``await AsyncBotSessionClient(secret=...).create("bot-id")``.
+
+    Same options, validation, wire format, retry policy, errors, secrecy and logging as
+    ``BotSessionClient``; waits use ``asyncio.sleep``. A synchronous transport (the default
+    ``UrllibTransport``, ``KeepAliveTransport``, any callable) runs in a worker thread of the client's
+    own pool (up to 64 at once), so the event loop is never blocked; an asynchronous transport (a
+    coroutine function taking an HTTPRequest and returning an HTTPResponse) is awaited directly,
+    bounded by each attempt's timeout. Cancelling the awaiting task returns at once; a call already
+    running in a thread finishes there within its timeout and its outcome is discarded.
+    """
+
+    __slots__ = ()
+    _accepts_async_transport = True
+
+    async def create(
+        self, bot_id: str, request: Union[BotSessionCreateRequest, Mapping[str, Any], None] = None
+    ) -> BotSessionCreateResponse:
+        """Create a session for bot *bot_id*; see ``create_bot_session`` for *request*, result and errors."""
+        return await acreate_bot_session(self, bot_id, request)
+
+    async def _call(self, url: str, body: bytes, problem: Callable[[Any], Optional[str]]) -> Any:
+        """Drive ``_plan`` with the transport (awaited, or in a worker thread) and asyncio.sleep."""
+        import asyncio
+
+        plan = self._plan(url, body, problem)
+        step = next(plan)
+        while True:
+            outcome: _Outcome = None
+            if isinstance(step, HTTPRequest):
+                outcome = await self._attempt(step)
+            else:
+                await asyncio.sleep(step)
+            try:
+                step = plan.send(outcome)
+            except StopIteration as done:
+                return done.value
+
+    async def _attempt(self, request: HTTPRequest) -> _Outcome:
+        """One exchange: the response, or the exception the transport raised (for the core to map)."""
+        import asyncio
+
+        try:
+            if self._is_async:
+                transport: AsyncTransport = self._transport  # type: ignore[assignment]
+                return await asyncio.wait_for(transport(request), request.timeout)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._workers.executor(), self._transport, request)  # type: ignore[union-attr]
+        except asyncio.TimeoutError:  # wait_for's (a distinct class before 3.11): the attempt's timeout
+            return TimeoutError("timed out")
+        except Exception as exc:
+            return exc
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1321,21 +1774,13 @@ class ChatBotKitClient:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _session_problem(session: Any) -> Optional[str]:
-    """What keeps a decoded createBotSession answer from being a session, or None if it is one."""
-    if not isinstance(session, dict):
-        return "its body is not a JSON object"
-    for key in ("id", "conversationId", "token"):
-        if not isinstance(session.get(key), str):
-            return "its %r is not a string" % key
-    expires_at = session.get("expiresAt")
-    if isinstance(expires_at, bool) or not isinstance(expires_at, (int, float)):
-        return "its 'expiresAt' is not a number"
-    return None
+def _session_call(client: _ClientCore, bot_id: str, request: Optional[Mapping[str, Any]]) -> Tuple[str, bytes]:
+    """The URL and JSON body of a createBotSession call, both checked before any I/O."""
+    return client._url(_SESSION_PATH_TEMPLATE, {"botId": _check_bot_id(bot_id)}), _session_request_body(request)
 
 
 def create_bot_session(
-    client: ChatBotKitClient, bot_id: str, request: Optional[Mapping[str, Any]] = None
+    client: ChatBotKitClient, bot_id: str, request: Union[BotSessionCreateRequest, Mapping[str, Any], None] = None
 ) -> BotSessionCreateResponse:
     """Create a session for bot *bot_id* and return it: ``{id, conversationId, token, expiresAt, ...}``.
 
@@ -1347,12 +1792,19 @@ def create_bot_session(
     if not isinstance(client, ChatBotKitClient):
         raise TypeError("client must be a ChatBotKitClient, not %s" % type(client).__name__)
     url, body = _session_call(client, bot_id, request)
-    return client._post_json(url, body, _session_problem)  # type: ignore[no-any-return]
+    return client._call(url, body, _session_problem)  # type: ignore[no-any-return]
 
 
-def _session_call(client: ChatBotKitClient, bot_id: str, request: Optional[Mapping[str, Any]]) -> Tuple[str, bytes]:
-    """The URL and JSON body of a createBotSession call, both checked before any I/O."""
-    return client._url(_SESSION_PATH_TEMPLATE, {"botId": _check_bot_id(bot_id)}), _session_request_body(request)
+async def acreate_bot_session(
+    client: AsyncBotSessionClient,
+    bot_id: str,
+    request: Union[BotSessionCreateRequest, Mapping[str, Any], None] = None,
+) -> BotSessionCreateResponse:
+    """The asyncio form of ``create_bot_session``, for an ``AsyncBotSessionClient``."""
+    if not isinstance(client, AsyncBotSessionClient):
+        raise TypeError("client must be an AsyncBotSessionClient, not %s" % type(client).__name__)
+    url, body = _session_call(client, bot_id, request)
+    return await client._call(url, body, _session_problem)  # type: ignore[no-any-return]
 
 
 class BotSessionClient(ChatBotKitClient):
@@ -1360,7 +1812,9 @@ class BotSessionClient(ChatBotKitClient):
 
     __slots__ = ()
 
-    def create(self, bot_id: str, request: Optional[Mapping[str, Any]] = None) -> BotSessionCreateResponse:
+    def create(
+        self, bot_id: str, request: Union[BotSessionCreateRequest, Mapping[str, Any], None] = None
+    ) -> BotSessionCreateResponse:
         """Create a session for bot *bot_id*; see ``create_bot_session`` for *request*, result and errors."""
         return create_bot_session(self, bot_id, request)
 
@@ -1377,7 +1831,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Run the command line (``chatbotkit-session BOT_ID ...``) and return its exit status.
 
     Exit 0 on success (the session as JSON on stdout), 1 for an API or network error, 2 for a usage or
-    configuration error; errors are one line on stderr, never a traceback, never the secret.
+    configuration error, 130 when interrupted (Ctrl-C); errors are one line on stderr, never a
+    traceback, never the secret.
     """
     import os
 
@@ -1422,7 +1877,13 @@ def _run_cli(argv: List[str], environ: Mapping[str, str]) -> int:
         "--base-url", metavar="URL", help="API base URL (default: CHATBOTKIT_API_BASE_URL or %s)" % _DEFAULT_BASE_URL
     )
     parser.add_argument("--timeout", type=float, metavar="S", help="seconds per attempt (default 30)")
+    parser.add_argument("--total-timeout", type=float, metavar="S", help="seconds for the whole call (default: none)")
     parser.add_argument("--retries", type=int, metavar="N", help="retries after the first attempt (default 3)")
+    parser.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        help="permit sending the secret over plain http to a host that is not this machine",
+    )
     parser.add_argument(
         "--dry-run", action="store_true", help="print the request instead of sending it (no secret needed)"
     )
@@ -1437,7 +1898,7 @@ def _run_cli(argv: List[str], environ: Mapping[str, str]) -> int:
         url, body = _session_call(client, args.bot_id, request)
     except (ValueError, TypeError, _UsageError) as exc:
         parser.print_usage(sys.stderr)
-        sys.stderr.write("%s: error: %s\n" % (_PROG, exc))
+        sys.stderr.write("%s: error: %s\n" % (_PROG, _CONTROL_CHARS.sub(_escape_control, str(exc))))
         return 2
     if args.dry_run:
         sys.stdout.write("POST %s\n" % url)
@@ -1448,7 +1909,7 @@ def _run_cli(argv: List[str], environ: Mapping[str, str]) -> int:
             sys.stderr.write("%s: note: CHATBOTKIT_API_SECRET is not set; a real call needs it\n" % _PROG)
         return 0
     try:
-        session = client._post_json(url, body, _session_problem)
+        session = client._call(url, body, _session_problem)
     except ChatBotKitError as exc:
         sys.stderr.write("%s: error: %s\n" % (_PROG, exc))
         return 1
@@ -1458,10 +1919,16 @@ def _run_cli(argv: List[str], environ: Mapping[str, str]) -> int:
 
 def _cli_options(args: Any, environ: Mapping[str, str]) -> ClientOptions:
     overrides: Dict[str, Any] = {}
-    for name in ("base_url", "timeout", "retries"):
+    for name in ("base_url", "timeout", "total_timeout", "retries"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
-    if args.dry_run and not environ.get("CHATBOTKIT_API_SECRET"):
+    if args.allow_insecure_http:
+        overrides["allow_insecure_http"] = True
+    if not environ.get("CHATBOTKIT_API_SECRET"):
+        if not args.dry_run:
+            raise _UsageError(
+                "CHATBOTKIT_API_SECRET is not set: export it (add --dry-run to see the request without it)"
+            )
         overrides["secret"] = ""
     return ClientOptions.from_env(environ, **overrides)
 
@@ -1497,19 +1964,20 @@ def _cli_request(args: Any) -> Dict[str, Any]:
 
 
 def _read_request_json(source: str) -> Dict[str, Any]:
+    name = "stdin" if source == "-" else source
     try:
         if source == "-":
             text = sys.stdin.read()
         else:
             with open(source, encoding="utf-8") as handle:
                 text = handle.read()
-        request = json.loads(text)
+        request = json.loads(text, parse_constant=_no_constant)
     except OSError as exc:
-        raise _UsageError("--request-json: cannot read %s: %s" % (source, exc.strerror or exc)) from None
-    except ValueError as exc:
-        raise _UsageError("--request-json: %s is not valid JSON: %s" % (source, exc)) from None
+        raise _UsageError("--request-json: cannot read %s: %s" % (name, exc.strerror or exc)) from None
+    except (ValueError, RecursionError) as exc:
+        raise _UsageError("--request-json: %s is not valid JSON: %s" % (name, exc)) from None
     if not isinstance(request, dict):
-        raise _UsageError("--request-json: %s must hold a JSON object" % source)
+        raise _UsageError("--request-json: %s must hold a JSON object" % name)
     return request
 
 
