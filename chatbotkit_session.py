@@ -1033,6 +1033,7 @@ class KeepAliveTransport:
         selector = (parts.path or "/") + ("?" + parts.query if parts.query else "")
         deadline = None if request.timeout is None else time.monotonic() + request.timeout
         connection = self._checkout(origin)
+        response: Optional[http.client.HTTPResponse] = None
         try:
             if connection is None:
                 connection = self._connect(origin, deadline)
@@ -1048,13 +1049,13 @@ class KeepAliveTransport:
                     self._send(connection, request, selector, deadline)
             response = connection.getresponse()
             body = _read_body(response, self.max_response_bytes, request.url)
-        except _EXCHANGE_FAILURES as exc:
+        except BaseException as exc:
+            if response is not None:  # it may own the socket (will_close): close it too
+                response.close()
             if connection is not None:
                 connection.close()
-            raise _connection_error(exc, request.url, request.timeout) from exc
-        except BaseException:
-            if connection is not None:
-                connection.close()
+            if isinstance(exc, _EXCHANGE_FAILURES):
+                raise _connection_error(exc, request.url, request.timeout) from exc
             raise
         if response.will_close or connection.sock is None:
             connection.close()
@@ -1227,7 +1228,7 @@ def _find_not_json(value: Any, where: str, parents: Tuple[int, ...]) -> None:
         for key, item in value.items():
             if key is not None and not isinstance(key, (str, int, float)):
                 raise TypeError("%s has a key of type %s, which JSON cannot represent" % (where, type(key).__name__))
-            _check_json_scalar(key, "%s key %.40r" % (where, key))
+            _check_json_scalar(key, "%s key" % where)
             _find_not_json(item, "%s.%s" % (where, key), (*parents, id(value)))
     elif isinstance(value, (list, tuple)):
         for index, item in enumerate(value):

@@ -1545,6 +1545,434 @@ class TestCommandLine(unittest.TestCase):
 
 
 # ---------------------------------------------------------------------------------------------------------
+# The edges: hostile servers, values at their limits (secrecy, exception types, framing, deliveries)
+# ---------------------------------------------------------------------------------------------------------
+
+
+class RawServer:
+    """A TCP server on 127.0.0.1 that reads each request and answers with the bytes *answer* gives.
+
+    ``answer(index, request_bytes)`` returns the raw answer for the index-th request (0-based) or None
+    to hang up without a byte; http.server is too polite to send malformed answers.
+    """
+
+    def __init__(self, answer: Callable[[int, bytes], Optional[bytes]], keep_open: bool = False) -> None:
+        self.answer = answer
+        self.keep_open = keep_open
+        self.received: List[bytes] = []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.url = "http://127.0.0.1:%d" % self.port
+        self._lock = threading.Lock()
+        self._stop = False
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        while not self._stop:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            buffer = b""
+            while True:
+                while b"\r\n\r\n" not in buffer:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    buffer += chunk
+                head, _, buffer = buffer.partition(b"\r\n\r\n")
+                length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+                while len(buffer) < length:
+                    buffer += conn.recv(65536)
+                request, buffer = head + b"\r\n\r\n" + buffer[:length], buffer[length:]
+                with self._lock:
+                    index = len(self.received)
+                    self.received.append(request)
+                data = self.answer(index, request)
+                if data is None:
+                    return
+                try:
+                    conn.sendall(data)
+                except OSError:
+                    return
+                if not self.keep_open:
+                    return
+
+    def __enter__(self) -> RawServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop = True
+        self.sock.close()
+
+
+def raw(status_line: str, headers: Any = (), body: bytes = b"", length: Optional[int] = None) -> bytes:
+    """An HTTP/1.1 answer as bytes, with a Content-Length unless *length* is -1 (none)."""
+    lines = [status_line] + ["%s: %s" % pair for pair in headers]
+    if length != -1:
+        lines.append("Content-Length: %d" % (len(body) if length is None else length))
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def secret_forms(secret: str = SECRET) -> List[str]:
+    """The secret as a server may echo it: literal, JSON-escaped and percent-encoded, either case of hex."""
+    return [
+        secret,
+        "".join("\\u%04x" % ord(char) for char in secret),
+        "".join("\\u%04X" % ord(char) for char in secret),
+        "".join("%%%02x" % ord(char) for char in secret),
+        "".join("%%%02X" % ord(char) for char in secret),
+    ]
+
+
+def reachable_texts(error: BaseException) -> List[str]:
+    """Every text reachable from a raised error: str, repr, attributes, the whole chain, the traceback."""
+    import traceback
+
+    texts = ["".join(traceback.format_exception(type(error), error, error.__traceback__))]
+    seen: List[BaseException] = []
+    pending: List[Optional[BaseException]] = [error]
+    while pending:
+        item = pending.pop()
+        if item is None or any(item is other for other in seen):
+            continue
+        seen.append(item)
+        texts += [str(item), repr(item)] + [repr(arg) for arg in item.args]
+        for value in vars(item).values():
+            if isinstance(value, BaseException):
+                pending.append(value)
+            elif isinstance(value, cbk._Headers) or isinstance(value, dict):
+                texts += [str(key) for key in value] + [str(item_) for item_ in value.values()]
+            texts.append(repr(value))
+            if isinstance(value, bytes):
+                texts.append(value.decode("latin-1"))
+        pending += [item.__cause__, item.__context__]
+    return texts
+
+
+class TestEdgesSecrecy(unittest.TestCase):
+    """Issue class 1: no form of the secret in anything a raised error, a log or the CLI shows."""
+
+    def assert_no_secret(self, texts: List[str]) -> None:
+        for text in texts:
+            for form in secret_forms():
+                self.assertNotIn(form, text)
+
+    def raised_by(self, answer: Callable[[int, bytes], Optional[bytes]], **options: Any) -> cbk.ChatBotKitError:
+        with RawServer(answer) as server:
+            client = cbk.BotSessionClient(secret=SECRET, base_url=server.url, retries=0, timeout=5, **options)
+            with self.assertRaises(cbk.ChatBotKitError) as caught:
+                client.create("bot")
+        if isinstance(options.get("transport"), cbk.KeepAliveTransport):
+            options["transport"].close()
+        return caught.exception
+
+    def hostile_answers(self) -> Dict[str, bytes]:
+        escaped = "".join("\\u%04x" % ord(char) for char in SECRET)
+        big = b"a" * (64 * 1024 - 5) + SECRET.encode()
+        return {
+            "status line": ("HTTP/1.1 XYZ Bearer %s\r\n\r\n" % SECRET).encode(),
+            "HTTP/0.9-style": ("Bearer %s\r\n" % SECRET).encode(),
+            "version": ("HTTP/2%s 200\r\n\r\n" % SECRET).encode(),
+            "reason phrase": raw("HTTP/1.1 500 %s" % SECRET),
+            "header name": raw("HTTP/1.1 500 Oops", [(SECRET, "x")]),
+            "header value": raw("HTTP/1.1 500 Oops", [("X-Echo", "Bearer " + SECRET)]),
+            "broken body": raw("HTTP/1.1 200 OK", body=('{"token": "%s"' % SECRET).encode(), length=1000),
+            "straddling the cut": raw("HTTP/1.1 500 Oops", body=big),
+            "JSON-escaped": raw(
+                "HTTP/1.1 400 Bad", body=('{"code": "%s", "message": "%s"}' % (escaped, escaped)).encode()
+            ),
+            "JSON-escaped upper": raw("HTTP/1.1 500 Bad", body=('{"message": "%s"}' % escaped.upper()).encode()),
+            "percent-encoded Location": raw(
+                "HTTP/1.1 302 Found", [("Location", "https://evil.example/?k=" + secret_forms()[3])]
+            ),
+            "percent-encoded upper": raw("HTTP/1.1 302 Found", [("Location", "/?k=" + secret_forms()[4])]),
+            "invalid 2xx": raw("HTTP/1.1 200 OK", body=('{"token": "%s", "expiresAt": NaN}' % SECRET).encode()),
+        }
+
+    def test_hostile_answers_never_show_the_secret_with_either_transport(self) -> None:
+        for name, data in self.hostile_answers().items():
+            for transport in (cbk.UrllibTransport, cbk.KeepAliveTransport):
+                with self.subTest(answer=name, transport=transport.__name__):
+                    error = self.raised_by(lambda index, request, data=data: data, transport=transport())
+                    self.assert_no_secret(reachable_texts(error))
+                    if isinstance(error, cbk.APIError):
+                        self.assertLessEqual(len(error.body), 64 * 1024)
+
+    def test_too_large_answer_keeps_no_raw_headers_in_its_chain(self) -> None:
+        data = raw("HTTP/1.1 200 OK", [("X-Echo", SECRET), (SECRET, "name")], body=b"x" * 2000)
+        for transport in (cbk.UrllibTransport, cbk.KeepAliveTransport):
+            with self.subTest(transport=transport.__name__):
+                error = self.raised_by(lambda i, r: data, transport=transport(max_response_bytes=1000))
+                self.assertEqual(error.code, "RESPONSE_TOO_LARGE")
+                self.assertIsNone(error.__context__)
+                self.assertEqual(error.headers["X-Echo"], "***")  # type: ignore[attr-defined]
+                self.assertIn("***", list(error.headers))  # type: ignore[attr-defined]
+                self.assert_no_secret(reachable_texts(error))
+
+    def test_masking_survives_the_64_kib_cut(self) -> None:
+        data = self.hostile_answers()["straddling the cut"]
+        error = self.raised_by(lambda i, r: data)
+        self.assertEqual(error.body, "a" * (64 * 1024 - 5) + "***")  # type: ignore[attr-defined]
+
+    def test_json_escaped_echo_is_masked_in_message_and_body(self) -> None:
+        error = self.raised_by(lambda i, r: self.hostile_answers()["JSON-escaped"])
+        self.assertEqual((error.code, error.message), ("***", "***"))
+        self.assertEqual(json.loads(error.body), {"code": "***", "message": "***"})  # type: ignore[attr-defined]
+
+    def test_logs_of_a_hostile_answer_never_show_the_secret(self) -> None:
+        import logging
+
+        stream = io.StringIO()
+        handler = logging.StreamHandler(stream)
+        logger = logging.getLogger("edges")
+        logger.addHandler(handler)
+        cbk_logger = logging.getLogger("chatbotkit_session")
+        cbk_logger.addHandler(handler)
+        cbk_logger.setLevel(logging.DEBUG)
+        self.addCleanup(cbk_logger.removeHandler, handler)
+        self.addCleanup(logger.removeHandler, handler)
+        self.addCleanup(cbk_logger.setLevel, logging.NOTSET)
+        with RawServer(lambda i, r: self.hostile_answers()["status line"]) as server:
+            client = cbk.BotSessionClient(secret=SECRET, base_url=server.url, retries=1, retry_delay=0, timeout=5)
+            try:
+                client.create("bot")
+            except cbk.ChatBotKitError:
+                logger.exception("could not create a session")
+        text = stream.getvalue()
+        self.assertIn("retrying POST", text)
+        self.assertIn("could not create a session", text)
+        self.assert_no_secret([text])
+
+    def test_cli_stderr_of_a_hostile_answer_is_one_line_without_the_secret(self) -> None:
+        answers = {
+            "status line": self.hostile_answers()["status line"],
+            "newline in message": raw("HTTP/1.1 400 Bad", body=b'{"message": "ok\\nFORGED: yes\\r\\u2028x"}'),
+            "obs-fold Location": b"HTTP/1.1 302 Found\r\nLocation: /next\r\n FORGED: line\r\nContent-Length: 0\r\n\r\n",
+        }
+        for name, data in answers.items():
+            with self.subTest(answer=name), RawServer(lambda i, r, data=data: data) as server:
+                out = subprocess.run(
+                    [sys.executable, str(MODULE_FILE), "bot", "--base-url", server.url, "--retries", "0"],
+                    env=clean_env(CHATBOTKIT_API_SECRET=SECRET),
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                )
+                self.assertEqual(out.returncode, 1, out.stderr)
+                self.assertEqual(len(out.stderr.splitlines()), 1, out.stderr)
+                self.assertNotIn("Traceback", out.stderr)
+                self.assert_no_secret([out.stdout, out.stderr])
+
+
+class TestEdgesExceptionTypes(unittest.TestCase):
+    """Issue class 2: before I/O a ValueError/TypeError naming the field; after, only documented errors."""
+
+    def test_deeply_nested_answers_are_invalid_responses(self) -> None:
+        deep = b"[" * 1000 + b"]" * 1000
+        for status in (200, 500):
+            with self.subTest(status=status):
+                client = cbk.BotSessionClient(transport=FakeTransport(cbk.HTTPResponse(status, {}, deep)), retries=0)
+                with self.assertRaises(cbk.APIError) as caught:
+                    client.create("bot")
+                self.assertEqual(caught.exception.status, status)
+                if status == 200:
+                    self.assertEqual(caught.exception.code, "INVALID_RESPONSE")
+                    self.assertIn("nest", caught.exception.message)
+        nested_session = dict(SESSION, meta=json.loads("[" * 80 + "]" * 80))
+        with self.assertRaisesRegex(cbk.APIError, "INVALID_RESPONSE"):
+            cbk.BotSessionClient(transport=FakeTransport(json_response(200, nested_session))).create("bot")
+
+    def test_broken_framing_is_a_connection_error_with_either_transport(self) -> None:
+        answers = {
+            "negative chunk size": raw("HTTP/1.1 200 OK", [("Transfer-Encoding", "chunked")], b"-5\r\nabc", -1),
+            "chunk size not hex": raw("HTTP/1.1 200 OK", [("Transfer-Encoding", "chunked")], b"zz\r\nabc", -1),
+            "negative length": b"HTTP/1.1 200 OK\r\nContent-Length: -3\r\n\r\nabc",
+            "no status": b"\r\n\r\n",
+            "silence then close": None,
+        }
+        for name, data in answers.items():
+            for transport in (cbk.UrllibTransport, cbk.KeepAliveTransport):
+                with self.subTest(answer=name, transport=transport.__name__), RawServer(
+                    lambda i, r, data=data: data
+                ) as server:
+                    client = cbk.BotSessionClient(base_url=server.url, retries=0, timeout=5, transport=transport())
+                    with self.assertRaises(cbk.ChatBotKitError) as caught:
+                        client.create("bot")
+                    if isinstance(client.options.transport, cbk.KeepAliveTransport):
+                        client.options.transport.close()
+                    self.assertIsInstance(caught.exception, (cbk.APIConnectionError, cbk.APIError))
+
+    def test_unsendable_options_fail_when_built_so_a_dry_run_catches_them(self) -> None:
+        env = clean_env(CHATBOTKIT_API_SECRET="sk-pasted\u200b")
+        out = subprocess.run(
+            [sys.executable, str(MODULE_FILE), "bot", "--dry-run"], env=env, capture_output=True, text=True, timeout=60
+        )
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("secret", out.stderr)
+        self.assertNotIn("Traceback", out.stderr)
+        for argv in (["--timeout", "1e10"], ["--total-timeout", "nan"], ["--base-url", "https://b\u00fccher.de"]):
+            with self.subTest(argv=argv):
+                out = subprocess.run(
+                    [sys.executable, str(MODULE_FILE), "bot", "--dry-run", *argv],
+                    env=clean_env(),
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                )
+                self.assertEqual(out.returncode, 2, out.stderr)
+                errors = [line for line in out.stderr.splitlines() if "error:" in line]
+                self.assertEqual(len(errors), 1, out.stderr)  # the usage, then one error line
+                self.assertTrue(out.stderr.endswith(errors[0] + "\n"), out.stderr)
+                self.assertNotIn("Traceback", out.stderr)
+
+    def test_endpoint_paths_with_spaces_or_non_ascii_are_sent_percent_encoded(self) -> None:
+        transport = FakeTransport()
+        cbk.BotSessionClient(
+            transport=transport, endpoints={TEMPLATE_KEY: "/my api/\u00e9t\u00e9/{botId}"}, base_url="http://h"
+        ).create("b 1")
+        self.assertEqual(transport.requests[0].url, "http://h/my%20api/%C3%A9t%C3%A9/b%201")
+
+    def test_requests_that_json_cannot_carry_name_the_field(self) -> None:
+        deep: Dict[str, Any] = {}
+        inner = deep
+        for _ in range(5000):
+            inner["a"] = {}
+            inner = inner["a"]
+        cases = [
+            ({"meta": deep}, "request.meta"),
+            ({"meta": {float("inf"): 1}}, "request.meta key is inf"),
+            ({"meta": {"n": 10**5000}}, "request.meta.n"),
+            ({"meta": {10**5000: 1}}, "request.meta key"),
+        ]
+        for request, field in cases:
+            with self.subTest(field=field):
+                with self.assertRaises(ValueError) as caught:
+                    cbk.BotSessionClient(transport=never_called).create("bot", request)
+                self.assertIn(field, str(caught.exception))
+
+    def test_unexpected_transport_bugs_propagate_unchanged(self) -> None:
+        bug = RuntimeError("a bug in the caller's transport")
+        with self.assertRaises(RuntimeError) as caught:
+            cbk.BotSessionClient(transport=FakeTransport(bug)).create("bot")
+        self.assertIs(caught.exception, bug)
+
+
+class TestEdgesAnswers(unittest.TestCase):
+    """Issue classes 3 and 4: strict sessions; server text cannot forge lines."""
+
+    def test_non_finite_or_empty_fields_are_not_sessions(self) -> None:
+        bodies = [
+            b'{"id": "s", "conversationId": "c", "token": "t", "expiresAt": NaN}',
+            b'{"id": "s", "conversationId": "c", "token": "t", "expiresAt": Infinity}',
+            b'{"id": "s", "conversationId": "c", "token": "t", "expiresAt": -Infinity}',
+            b'{"id": "s", "conversationId": "c", "token": "t", "expiresAt": 1e400}',
+            b'{"id": "", "conversationId": "c", "token": "t", "expiresAt": 1}',
+            b'{"id": "s", "conversationId": "", "token": "t", "expiresAt": 1}',
+            b'{"id": "s", "conversationId": "c", "token": "", "expiresAt": 1}',
+            b'{"id": "s", "conversationId": "c", "token": "t", "expiresAt": 1, "x": NaN}',
+        ]
+        for body in bodies:
+            with self.subTest(body=body):
+                client = cbk.BotSessionClient(transport=FakeTransport(cbk.HTTPResponse(200, {}, body)))
+                with self.assertRaises(cbk.APIError) as caught:
+                    client.create("bot")
+                self.assertEqual(caught.exception.code, "INVALID_RESPONSE")
+
+    def test_control_characters_from_the_server_are_escaped_in_messages(self) -> None:
+        body = json.dumps({"code": "BAD\nCODE", "message": "line one\nFORGED: two\x1b[2J\u2028"}).encode()
+        with self.assertRaises(cbk.APIError) as caught:
+            cbk.BotSessionClient(transport=FakeTransport(cbk.HTTPResponse(400, {"X-A": "b\x85c"}, body))).create("b")
+        error = caught.exception
+        self.assertEqual(error.message, "line one\\x0aFORGED: two\\x1b[2J\\u2028")
+        self.assertEqual(error.code, "BAD\\x0aCODE")
+        self.assertEqual(error.headers["x-a"], "b\\x85c")
+        self.assertEqual(len(str(error).splitlines()), 1)
+        self.assertEqual(json.loads(error.body)["message"], "line one\nFORGED: two\x1b[2J\u2028")  # data stays data
+
+
+class TestEdgesDeliveryAndLoopback(unittest.TestCase):
+    """Issue classes 5 and 6: one delivery per attempt; *.localhost only ever reaches loopback."""
+
+    def test_each_attempt_delivers_the_post_once_with_either_transport(self) -> None:
+        for transport in (cbk.UrllibTransport, cbk.KeepAliveTransport):
+            for retries in (0, 3):
+                with self.subTest(transport=transport.__name__, retries=retries), RawServer(
+                    lambda i, r: None
+                ) as server:
+                    used = transport()
+                    self.addCleanup(getattr(used, "close", lambda: None))
+                    client = cbk.BotSessionClient(
+                        base_url=server.url, retries=retries, retry_delay=0, timeout=5, transport=used
+                    )
+                    with self.assertRaises(cbk.APIConnectionError):
+                        client.create("bot")
+                    self.assertEqual(len(server.received), retries + 1)
+
+    def test_localhost_names_reach_loopback_without_dns(self) -> None:
+        # "no-such-name.localhost" has no entry in /etc/hosts or DNS: only our own routing reaches the server.
+        for transport in (cbk.UrllibTransport, cbk.KeepAliveTransport):
+            with self.subTest(transport=transport.__name__), LoopbackServer() as server:
+                url = "http://no-such-name.localhost:%d" % server.port
+                used = transport()
+                self.addCleanup(getattr(used, "close", lambda: None))
+                client = cbk.BotSessionClient(secret=SECRET, base_url=url, transport=used, retries=0)
+                self.assertEqual(client.create("bot")["id"], "ses_1")
+                self.assertEqual(server.requests[0].headers["host"], "no-such-name.localhost:%d" % server.port)
+
+
+class TestEdgesCopyAndPickle(unittest.TestCase):
+    """Issue class 7: errors round-trip through copy, deepcopy, pickle and a process pool."""
+
+    def errors(self) -> List[cbk.ChatBotKitError]:
+        return [
+            cbk.ChatBotKitError("m", "C"),
+            cbk.APIError("m", "C", status=503, url="u", headers={"Retry-After": "2"}, body="b", retry_after=2.0),
+            cbk.APIConnectionError("m"),
+            cbk.APITimeoutError("m"),
+        ]
+
+    def test_copy_deepcopy_and_pickle_keep_every_attribute(self) -> None:
+        import copy
+        import pickle
+
+        for error in self.errors():
+            for clone in (copy.copy(error), copy.deepcopy(error), pickle.loads(pickle.dumps(error))):
+                with self.subTest(error=type(error).__name__):
+                    self.assertIs(type(clone), type(error))
+                    self.assertEqual(str(clone), str(error))
+                    self.assertEqual(clone.args, error.args)
+                    for name, value in vars(error).items():
+                        if isinstance(value, cbk._Headers):
+                            self.assertEqual(dict(getattr(clone, name)), dict(value))
+                        else:
+                            self.assertEqual(getattr(clone, name), value)
+
+    def test_an_error_raised_in_a_process_pool_reaches_the_caller(self) -> None:
+        import concurrent.futures
+        import multiprocessing
+
+        with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            future = pool.submit(_raise_api_error)
+            with self.assertRaises(cbk.APIError) as caught:
+                future.result(timeout=60)
+        self.assertEqual((caught.exception.status, caught.exception.retry_after), (429, 1.5))
+
+
+def _raise_api_error() -> None:
+    raise cbk.APIError("slow down", "TOO_MANY_REQUESTS", status=429, retry_after=1.5)
+
+
+
+# ---------------------------------------------------------------------------------------------------------
 # The published contract: ChatBotKit's OpenAPI document, and Prism serving it
 # ---------------------------------------------------------------------------------------------------------
 
