@@ -1199,10 +1199,13 @@ def _json_body(value: Any, where: str) -> bytes:
     Keys follow the json module: strings, and numbers, booleans and None, which become strings.
     """
     try:
-        return _encode_json(value).encode("ascii")
+        body = _encode_json(value).encode("ascii")
     except (TypeError, ValueError, RecursionError):
         _find_not_json(value, where, ())  # raises, naming the field
         raise
+    if body.count(b"[") + body.count(b"{") >= _MAX_JSON_DEPTH and _too_deep(value):
+        _find_not_json(value, where, ())  # the same limit on every interpreter, whatever its recursion limit
+    return body
 
 
 def _check_json_scalar(value: Any, where: str) -> None:
@@ -1253,11 +1256,14 @@ _decode_json = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite
 
 
 def _too_deep(value: Any) -> bool:
-    """Tell whether decoded JSON nests deeper than _MAX_JSON_DEPTH (walked without recursion)."""
+    """Tell whether JSON-like data nests deeper than _MAX_JSON_DEPTH (walked without recursion)."""
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        if isinstance(item, collections.abc.Mapping):
+            children: Any = item.values()
+        else:
+            children = item if isinstance(item, (list, tuple)) else ()
         if children and depth >= _MAX_JSON_DEPTH:
             return True
         stack.extend((child, depth + 1) for child in children)

@@ -188,6 +188,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 class _HTTPServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # socketserver's 5 would drop concurrent connects (and clients resend after 1 s)
     app: Callable[[http.server.BaseHTTPRequestHandler, Recorded], None]
     idle_timeout: Optional[float]
     tls_context: Callable[[], ssl.SSLContext]
@@ -1969,6 +1970,227 @@ class TestEdgesCopyAndPickle(unittest.TestCase):
 
 def _raise_api_error() -> None:
     raise cbk.APIError("slow down", "TOO_MANY_REQUESTS", status=429, retry_after=1.5)
+
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The asyncio client, and total_timeout for both clients
+# ---------------------------------------------------------------------------------------------------------
+
+
+def slow_app(delay: float) -> Callable[..., None]:
+    def app(handler: Any, record: Recorded) -> None:
+        time.sleep(delay)
+        session_app(handler, record)
+
+    return app
+
+
+async def heartbeat(stop: Any, lags: List[float]) -> None:
+    """Tick every 10 ms and record how late each tick came: the event loop's responsiveness."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    while not stop.is_set():
+        before = loop.time()
+        await asyncio.sleep(0.01)
+        lags.append(loop.time() - before - 0.01)
+
+
+def run_async(coroutine: Any) -> Any:
+    import asyncio
+
+    return asyncio.run(coroutine)
+
+
+class TestAsyncClient(unittest.TestCase):
+    def test_create_functional_form_and_extend(self) -> None:
+        async def main(url: str) -> Tuple[Any, Any, Any]:
+            client = cbk.AsyncBotSessionClient(secret=SECRET, base_url=url, retry_delay=0)
+            other = client.extend(run_as_user_id="alice")
+            first = await client.create("bot", {"messages": [{"type": "user", "text": "Hi"}]})
+            second = await cbk.acreate_bot_session(other, "bot")
+            return first, second, other
+
+        with LoopbackServer() as server:
+            first, second, other = run_async(main(server.url))
+        self.assertEqual(first, dict(SESSION, messages=[{"type": "user", "text": "Hi"}]))
+        self.assertEqual(second["token"], "tok_1")
+        self.assertIs(type(other), cbk.AsyncBotSessionClient)
+        self.assertEqual([record.headers.get("x-runas-user-id") for record in server.requests], [None, "alice"])
+        self.assertEqual(server.requests[0].headers["authorization"], "Bearer " + SECRET)
+        with self.assertRaises(TypeError):
+            run_async(cbk.acreate_bot_session(cbk.BotSessionClient(), "bot"))  # type: ignore[arg-type]
+
+    def test_fifty_concurrent_creates_never_block_the_loop(self) -> None:
+        import asyncio
+
+        async def main(url: str) -> Tuple[float, List[float], int]:
+            client = cbk.AsyncBotSessionClient(secret=SECRET, base_url=url)
+            stop, lags = asyncio.Event(), []  # type: ignore[var-annotated]
+            beat = asyncio.ensure_future(heartbeat(stop, lags))
+            await asyncio.sleep(0.05)
+            started = time.monotonic()
+            sessions = await asyncio.gather(*(client.create("bot%d" % index) for index in range(50)))
+            elapsed = time.monotonic() - started
+            stop.set()
+            await beat
+            return elapsed, lags, len(sessions)
+
+        with LoopbackServer(slow_app(0.5)) as server:
+            elapsed, lags, count = run_async(main(server.url))
+        self.assertEqual(count, 50)
+        self.assertEqual(len(server.requests), 50)
+        self.assertLess(elapsed, 1.5)
+        self.assertLess(max(lags), 0.1)
+
+    def test_async_transport_is_awaited_in_the_loop_thread(self) -> None:
+        threads: List[int] = []
+
+        async def transport(request: cbk.HTTPRequest) -> cbk.HTTPResponse:
+            threads.append(threading.get_ident())
+            return json_response(200, SESSION)
+
+        async def main() -> Any:
+            threads.append(threading.get_ident())
+            return await cbk.AsyncBotSessionClient(transport=transport).create("bot")
+
+        self.assertEqual(run_async(main())["id"], "ses_1")
+        self.assertEqual(len(set(threads)), 1)
+        with self.assertRaisesRegex(TypeError, "AsyncBotSessionClient"):
+            cbk.BotSessionClient(transport=transport)
+
+    def test_retries_wait_with_asyncio_sleep_and_keep_the_loop_free(self) -> None:
+        import asyncio
+
+        class Flaky:
+            calls = 0
+
+            async def __call__(self, request: cbk.HTTPRequest) -> cbk.HTTPResponse:
+                self.calls += 1
+                return json_response(503, {}) if self.calls < 3 else json_response(200, SESSION)
+
+        async def main(transport: Flaky) -> Tuple[Any, List[float], float]:
+            stop, lags = asyncio.Event(), []  # type: ignore[var-annotated]
+            beat = asyncio.ensure_future(heartbeat(stop, lags))
+            started = time.monotonic()
+            session = await cbk.AsyncBotSessionClient(transport=transport, retry_delay=0.1).create("bot")
+            elapsed = time.monotonic() - started
+            stop.set()
+            await beat
+            return session, lags, elapsed
+
+        flaky = Flaky()
+        session, lags, elapsed = run_async(main(flaky))
+        self.assertEqual((session["id"], flaky.calls), ("ses_1", 3))
+        self.assertGreater(elapsed, 0.1 * 0.75 + 0.2 * 0.75)  # the two backoff waits, jittered
+        self.assertGreater(len(lags), 10)
+        self.assertLess(max(lags), 0.05)
+
+    def test_cancellation_returns_at_once_and_the_thread_ends_quietly(self) -> None:
+        import asyncio
+
+        problems: List[Any] = []
+
+        async def main(url: str) -> float:
+            loop = asyncio.get_running_loop()
+            loop.set_exception_handler(lambda loop, context: problems.append(context))
+            client = cbk.AsyncBotSessionClient(secret=SECRET, base_url=url, timeout=2, retries=0)
+            started = time.monotonic()
+            with self.assertRaises(asyncio.TimeoutError):
+                await asyncio.wait_for(client.create("bot"), 0.1)
+            returned = time.monotonic() - started - 0.1
+            await asyncio.sleep(0.8)  # the worker thread gets its answer meanwhile, and drops it
+            return returned
+
+        with LoopbackServer(slow_app(0.5)) as server, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            returned = run_async(main(server.url))
+            gc.collect()
+        self.assertLess(returned, 0.05)
+        self.assertEqual(len(server.requests), 1)
+        self.assertEqual(problems, [])
+        self.assertEqual([str(w.message) for w in caught], [])
+
+    def test_async_transport_is_bounded_by_the_attempt_timeout(self) -> None:
+        import asyncio
+
+        async def hangs(request: cbk.HTTPRequest) -> cbk.HTTPResponse:
+            await asyncio.sleep(30)
+            raise AssertionError("not reached")
+
+        started = time.monotonic()
+        with self.assertRaises(cbk.APITimeoutError):
+            run_async(cbk.AsyncBotSessionClient(transport=hangs, timeout=0.1, retries=1, retry_delay=0).create("bot"))
+        self.assertLess(time.monotonic() - started, 1.0)
+
+    def test_same_errors_and_secrecy_as_the_sync_client(self) -> None:
+        data = ("HTTP/1.1 XYZ Bearer %s\r\n\r\n" % SECRET).encode()
+        for transport in (cbk.UrllibTransport, cbk.KeepAliveTransport):
+            with self.subTest(transport=transport.__name__), RawServer(lambda i, r: data) as server:
+                used = transport()
+                self.addCleanup(getattr(used, "close", lambda: None))
+                client = cbk.AsyncBotSessionClient(secret=SECRET, base_url=server.url, retries=0, transport=used)
+                with self.assertRaises(cbk.APIConnectionError) as caught:
+                    run_async(client.create("bot"))
+                for text in reachable_texts(caught.exception):
+                    self.assertNotIn(SECRET, text)
+        with self.assertRaisesRegex(TypeError, "request.meta"):
+            run_async(cbk.AsyncBotSessionClient(transport=never_called).create("bot", {"meta": [1]}))
+
+
+class TestTotalTimeout(unittest.TestCase):
+    def clients(self, **options: Any) -> List[Callable[[], Any]]:
+        """A create() for each client kind, synchronous in the caller's view."""
+        sync = cbk.BotSessionClient(**options)
+        asynchronous = cbk.AsyncBotSessionClient(**options)
+        return [lambda: sync.create("bot"), lambda: run_async(asynchronous.create("bot"))]
+
+    def test_a_hanging_api_is_cut_off_at_the_deadline(self) -> None:
+        with LoopbackServer(slow_app(3)) as server:
+            for create in self.clients(base_url=server.url, timeout=10, retries=2, total_timeout=0.5):
+                started = time.monotonic()
+                with self.assertRaises(cbk.APITimeoutError) as caught:
+                    create()
+                self.assertLess(time.monotonic() - started, 1.0)
+                self.assertIn("total_timeout", caught.exception.message)
+
+    def test_a_wait_past_the_deadline_is_not_slept(self) -> None:
+        answer = json_response(503, {"message": "busy"}, {"Retry-After": "2"})
+        for create in self.clients(transport=FakeTransport(answer), total_timeout=1, retries=3):
+            started = time.monotonic()
+            with self.assertRaises(cbk.APIError) as caught:
+                create()
+            self.assertLess(time.monotonic() - started, 0.3)
+            self.assertEqual((caught.exception.status, caught.exception.retry_after), (503, 2.0))
+
+    def test_each_attempt_gets_the_smaller_of_timeout_and_the_time_left(self) -> None:
+        transport = FakeTransport(json_response(500, {}), json_response(200, SESSION))
+        cbk.BotSessionClient(transport=transport, timeout=10, total_timeout=2, retry_delay=0.2).create("bot")
+        first, second = (request.timeout for request in transport.requests)
+        self.assertTrue(1.9 < first <= 2.0, first)
+        self.assertTrue(1.5 < second < first - 0.1, (first, second))
+        transport = FakeTransport()
+        cbk.BotSessionClient(transport=transport, timeout=0.5, total_timeout=2).create("bot")
+        self.assertEqual(transport.requests[0].timeout, 0.5)
+
+    def test_timeouts_inside_the_deadline_are_retried_as_usual(self) -> None:
+        with LoopbackServer(slow_app(0.3)) as server:
+            client = make_client(server, timeout=0.1, retries=2, total_timeout=5)
+            with self.assertRaises(cbk.APITimeoutError) as caught:
+                client.create("bot")
+        self.assertNotIn("total_timeout", caught.exception.message)
+        self.assertEqual(len(server.requests), 3)
+
+    def test_extend_with_a_budget_is_cheap(self) -> None:
+        for client in (cbk.BotSessionClient(), cbk.AsyncBotSessionClient()):
+            with self.subTest(client=type(client).__name__):
+                budget = client.extend(total_timeout=2.5)
+                self.assertIs(type(budget), type(client))
+                self.assertIs(budget._transport, client._transport)  # no new transport, no new opener
+                self.assertIs(budget._workers, client._workers)
+                self.assertEqual((budget.options.total_timeout, client.options.total_timeout), (2.5, None))
+                self.assertIsNot(client.extend(max_response_bytes=10)._transport, client._transport)
 
 
 
