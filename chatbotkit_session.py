@@ -1,4 +1,7 @@
 # SPDX-License-Identifier: MIT
+# pyright: reportUnnecessaryIsInstance=false, reportPrivateUsage=false
+# (Callers without a type checker pass anything, so inputs are checked at run time; and "private" here
+# means private to this one-file module, whose classes share their underscored helpers.)
 """chatbotkit_session: a one-file, standard-library-only client for ChatBotKit bot sessions.
 
 It calls ``POST /v1/bot/{botId}/session/create``, which opens a conversation for a bot and returns a
@@ -46,10 +49,13 @@ from typing import (
     List,
     Mapping,
     Optional,
+    Sequence,
     Tuple,
+    Type,
     TypedDict,
     TypeVar,
     Union,
+    cast,
 )
 
 if TYPE_CHECKING:
@@ -104,6 +110,8 @@ _MAX_TIMEOUT_SECONDS = 1e6
 _MAX_JSON_DEPTH = 64  # deeper answers are not sessions; it also keeps the json module clear of RecursionError
 _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _ASYNC_WORKERS = 64  # threads an AsyncBotSessionClient may use at once for a synchronous transport
+# What http.client and urllib take for "the socket module's default timeout" (None would mean "none").
+_SOCKET_DEFAULT_TIMEOUT: Any = vars(socket)["_GLOBAL_DEFAULT_TIMEOUT"]
 
 # Codes for error responses whose body does not carry one (the table of @chatbotkit/fetch).
 _STATUS_CODES: Mapping[int, str] = MappingProxyType(
@@ -144,11 +152,11 @@ _CONTROL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _rebuild_error(cls: type, state: Dict[str, Any]) -> ChatBotKitError:
+def _rebuild_error(cls: Type[_E], state: Dict[str, Any]) -> _E:
     """Make an error of class *cls* with attributes *state* (how errors are copied, pickled and masked)."""
-    error: ChatBotKitError = cls.__new__(cls)
+    error = cls.__new__(cls)
     Exception.__init__(error, state.get("message", ""))
-    error.__dict__.update(state)
+    vars(error).update(state)
     return error
 
 
@@ -169,8 +177,11 @@ class ChatBotKitError(Exception):
     def __str__(self) -> str:
         return "%s: %s" % (self.code, self.message)
 
-    def __reduce__(self) -> Tuple[Callable[[type, Dict[str, Any]], ChatBotKitError], Tuple[type, Dict[str, Any]]]:
-        return _rebuild_error, (type(self), dict(self.__dict__))
+    def __reduce__(self) -> Tuple[Callable[..., ChatBotKitError], Tuple[Type[ChatBotKitError], Dict[str, Any]]]:
+        return _rebuild_error, (type(self), dict(vars(self)))
+
+
+_E = TypeVar("_E", bound=ChatBotKitError)
 
 
 class APIError(ChatBotKitError):
@@ -240,7 +251,10 @@ class _Headers(Mapping[str, str]):
 
     def __init__(self, headers: Union[Mapping[str, str], Iterable[Tuple[str, str]]]) -> None:
         self._message: Optional[http.client.HTTPMessage] = None
-        pairs = headers.items() if isinstance(headers, collections.abc.Mapping) else headers
+        if isinstance(headers, collections.abc.Mapping):
+            pairs: Iterable[Tuple[str, str]] = cast(Mapping[str, str], headers).items()
+        else:
+            pairs = headers
         self._index: Optional[Dict[str, Tuple[str, str]]] = self._indexed(pairs)
 
     @classmethod
@@ -341,9 +355,7 @@ def _check_text(name: str, value: object, *, allow_empty: bool = True) -> str:
         try:
             value.encode("latin-1")
         except UnicodeEncodeError:
-            raise ValueError(
-                "%s has characters HTTP headers cannot carry (only Latin-1 can be sent)" % name
-            ) from None
+            raise ValueError("%s has characters HTTP headers cannot carry (only Latin-1 can be sent)" % name) from None
     return value
 
 
@@ -366,7 +378,9 @@ def _split_http_url(name: str, url: str) -> urllib.parse.SplitResult:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("%s must be an http:// or https:// URL with a host, got %r" % (name, url))
     if not parts.netloc.isascii() or " " in parts.netloc:
-        raise ValueError("%s must have an ASCII host name (write an international one as xn--...), got %r" % (name, url))
+        raise ValueError(
+            "%s must have an ASCII host name (write an international one as xn--...), got %r" % (name, url)
+        )
     if parts.username is not None or parts.password is not None:
         raise ValueError("%s must not carry credentials; use the secret option" % name)
     try:
@@ -394,7 +408,7 @@ def _any_case_hex(digits: str) -> str:
 def _echo_pattern(secret: str) -> str:
     """A regular expression matching *secret* however a server may echo it: each character as itself,
     as a JSON ``\\uXXXX`` escape, percent-encoded (either case of hex), or backslash-escaped."""
-    parts = []
+    parts: List[str] = []
     for char in secret:
         forms = [re.escape(char), r"\\u" + _any_case_hex("%04x" % ord(char))]
         forms.append("".join("%" + _any_case_hex("%02x" % byte) for byte in char.encode("utf-8")))
@@ -434,7 +448,7 @@ class _Secrecy:
         """*text* masked, and with control characters escaped so that it stays on one line."""
         return _CONTROL_CHARS.sub(_escape_control, self.mask(text))
 
-    def scrub(self, error: ChatBotKitError) -> ChatBotKitError:
+    def scrub(self, error: _E) -> _E:
         """A copy of *error* whose every text is cleaned (the body masked and cut), with no chained exception."""
         state: Dict[str, Any] = {}
         for name, value in vars(error).items():
@@ -500,16 +514,28 @@ AsyncTransport = Callable[[HTTPRequest], Awaitable[HTTPResponse]]
 
 
 def _is_async_transport(transport: object) -> bool:
-    return inspect.iscoroutinefunction(transport) or inspect.iscoroutinefunction(getattr(transport, "__call__", None))
+    return inspect.iscoroutinefunction(transport) or inspect.iscoroutinefunction(type(transport).__call__)
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Options
 # ---------------------------------------------------------------------------------------------------------
 
+
 # The default of every keyword that takes an option: "not given". Typed Any so that each keyword can
 # carry the option's own type, which is what type checkers and editors check and complete.
-_UNSET: Any = type("_Unset", (), {"__repr__": lambda self: "<unset>", "__slots__": ()})()
+class _Unset:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+_UNSET: Any = _Unset()
+
+
+def _no_strings() -> Dict[str, str]:
+    return {}
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -535,11 +561,11 @@ class ClientOptions:
     base_url: str = _DEFAULT_BASE_URL
     host: Optional[str] = None
     protocol: Optional[str] = None
-    endpoints: Mapping[str, str] = field(default_factory=dict)
+    endpoints: Mapping[str, str] = field(default_factory=_no_strings)
     run_as_user_id: Optional[str] = None
     run_as_child_user_email: Optional[str] = None
     timezone: Optional[str] = None
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=_no_strings)
     timeout: Optional[float] = 30.0
     total_timeout: Optional[float] = None
     retries: int = 3
@@ -608,7 +634,7 @@ class ClientOptions:
     def _checked_endpoints(self) -> Dict[str, str]:
         if not isinstance(self.endpoints, collections.abc.Mapping):
             raise TypeError("endpoints must be a mapping of paths, not %s" % type(self.endpoints).__name__)
-        endpoints = {}
+        endpoints: Dict[str, str] = {}
         for key, value in self.endpoints.items():
             _check_text("endpoints key", key, allow_empty=False)
             where = "endpoints[%r]" % key
@@ -650,7 +676,7 @@ class ClientOptions:
                 )
 
     def __repr__(self) -> str:
-        shown = []
+        shown: List[str] = []
         for option in fields(self):
             value = getattr(self, option.name)
             if option.name == "secret":
@@ -694,7 +720,7 @@ class ClientOptions:
             if not isinstance(changes["headers"], collections.abc.Mapping):
                 raise TypeError("headers must be a mapping of names to values")
             merged = {name.lower(): (name, value) for name, value in self.headers.items()}
-            for name, value in changes["headers"].items():
+            for name, value in cast(Mapping[str, str], changes["headers"]).items():
                 merged[str(name).lower()] = (name, value)
             changes["headers"] = dict(merged.values())
         if "endpoints" in changes:
@@ -808,7 +834,7 @@ class _DeadlineResponse(http.client.HTTPResponse):
 
 
 def _connect_loopback(
-    address: Tuple[str, int], timeout: Any = socket._GLOBAL_DEFAULT_TIMEOUT, source_address: Any = None  # type: ignore[attr-defined]
+    address: Tuple[str, int], timeout: Any = _SOCKET_DEFAULT_TIMEOUT, source_address: Any = None
 ) -> socket.socket:
     """Connect to a localhost name's port on 127.0.0.1, then ::1, without asking any resolver."""
     failure: Optional[OSError] = None
@@ -961,7 +987,7 @@ class UrllibTransport:
         outgoing = urllib.request.Request(
             request.url, data=request.body, headers=_plain_headers(request.headers), method=request.method
         )
-        timeout = socket._GLOBAL_DEFAULT_TIMEOUT if request.timeout is None else request.timeout  # type: ignore[attr-defined]
+        timeout = _SOCKET_DEFAULT_TIMEOUT if request.timeout is None else request.timeout
         try:
             with opener.open(outgoing, timeout=timeout) as response:
                 body = _read_body(response, self.max_response_bytes, request.url)
@@ -1103,7 +1129,7 @@ class KeepAliveTransport:
     def _checkout(self, origin: _Origin) -> Optional[_DeadlineConnection]:
         """Take the most recently used live idle connection to *origin*, closing expired or dead ones."""
         now = time.monotonic()
-        stale = []
+        stale: List[_DeadlineConnection] = []
         found = None
         with self._lock:
             connections = self._idle.get(origin, [])
@@ -1182,10 +1208,16 @@ class BotSessionCreateResponse(_BotSessionCreateResponseRequired, total=False):
     messages: List[BotSessionMessage]
 
 
+def _as_mapping(value: object) -> Optional[Mapping[Any, Any]]:
+    """*value* if it is a mapping, else None (one narrowing that every type checker reads alike)."""
+    return value if isinstance(value, collections.abc.Mapping) else None  # pyright: ignore[reportUnknownVariableType]
+
+
 def _json_default(value: object) -> Any:
     """What the JSON encoder calls for a value it does not know: read-only and other mappings become dicts."""
-    if isinstance(value, collections.abc.Mapping):
-        return dict(value)
+    mapping = _as_mapping(value)
+    if mapping is not None:
+        return dict(mapping)
     raise TypeError("%s is not JSON" % type(value).__name__)
 
 
@@ -1218,7 +1250,7 @@ def _check_json_scalar(value: Any, where: str) -> None:
             raise ValueError("%s is an integer too large to write as JSON" % where) from None
 
 
-def _find_not_json(value: Any, where: str, parents: Tuple[int, ...]) -> None:
+def _find_not_json(value: object, where: str, parents: Tuple[int, ...]) -> None:
     """Walk *value* as the JSON encoder does and raise at the first part it cannot encode (the slow path)."""
     _check_json_scalar(value, where)
     if value is None or isinstance(value, (str, int, float)):
@@ -1227,15 +1259,17 @@ def _find_not_json(value: Any, where: str, parents: Tuple[int, ...]) -> None:
         raise ValueError("%s contains itself, which JSON cannot represent" % where)
     if len(parents) >= _MAX_JSON_DEPTH:
         raise ValueError("%s is nested more than %d levels deep" % (where, _MAX_JSON_DEPTH))
-    if isinstance(value, collections.abc.Mapping):
-        for key, item in value.items():
+    chain = (*parents, id(value))
+    mapping = _as_mapping(value)
+    if mapping is not None:
+        for key, item in mapping.items():
             if key is not None and not isinstance(key, (str, int, float)):
                 raise TypeError("%s has a key of type %s, which JSON cannot represent" % (where, type(key).__name__))
             _check_json_scalar(key, "%s key" % where)
-            _find_not_json(item, "%s.%s" % (where, key), (*parents, id(value)))
+            _find_not_json(item, "%s.%s" % (where, key), chain)
     elif isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            _find_not_json(item, "%s[%d]" % (where, index), (*parents, id(value)))
+        for index, item in enumerate(cast(Sequence[Any], value)):
+            _find_not_json(item, "%s[%d]" % (where, index), chain)
     else:
         raise TypeError("%s is a %s, which JSON cannot represent" % (where, type(value).__name__))
 
@@ -1257,13 +1291,15 @@ _decode_json = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite
 
 def _too_deep(value: Any) -> bool:
     """Tell whether JSON-like data nests deeper than _MAX_JSON_DEPTH (walked without recursion)."""
-    stack = [(value, 1)]
+    stack: List[Tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, collections.abc.Mapping):
-            children: Any = item.values()
-        else:
-            children = item if isinstance(item, (list, tuple)) else ()
+        children: Iterable[Any] = ()
+        mapping = _as_mapping(item)
+        if mapping is not None:
+            children = mapping.values()
+        elif isinstance(item, (list, tuple)):
+            children = cast(Sequence[Any], item)
         if children and depth >= _MAX_JSON_DEPTH:
             return True
         stack.extend((child, depth + 1) for child in children)
@@ -1304,12 +1340,13 @@ def _session_request_body(request: Optional[Mapping[str, Any]]) -> bytes:
     duration = request.get("durationInSeconds", 0)
     if isinstance(duration, bool) or not isinstance(duration, (int, float)):
         raise TypeError("request.durationInSeconds must be a number, not %s" % type(duration).__name__)
-    messages = request.get("messages", ())
+    messages: object = request.get("messages", ())
     if not isinstance(messages, (list, tuple)):
         raise TypeError("request.messages must be a list, not %s" % type(messages).__name__)
-    for index, message in enumerate(messages):
-        if not isinstance(message, collections.abc.Mapping):
-            raise TypeError("request.messages[%d] must be a mapping, not %s" % (index, type(message).__name__))
+    for index, item in enumerate(cast(Sequence[object], messages)):
+        if not isinstance(item, collections.abc.Mapping):
+            raise TypeError("request.messages[%d] must be a mapping, not %s" % (index, type(item).__name__))
+        message = cast(Mapping[str, object], item)
         for key in ("type", "text"):
             if not isinstance(message.get(key), str):
                 raise TypeError(
@@ -1326,11 +1363,12 @@ def _session_problem(session: Any) -> Optional[str]:
     """What keeps a decoded createBotSession answer from being a session, or None if it is one."""
     if not isinstance(session, dict):
         return "its body is not a JSON object"
+    fields_: Dict[str, Any] = cast(Dict[str, Any], session)
     for key in ("id", "conversationId", "token"):
-        value = session.get(key)
+        value = fields_.get(key)
         if not isinstance(value, str) or not value:
             return "its %r is not a non-empty string" % key
-    expires_at = session.get("expiresAt")
+    expires_at = fields_.get("expiresAt")
     if isinstance(expires_at, bool) or not isinstance(expires_at, (int, float)) or not math.isfinite(expires_at):
         return "its 'expiresAt' is not a finite number"
     return None
@@ -1399,6 +1437,14 @@ class _ClientCore:
 
     __slots__ = ("_headers", "_is_async", "_log", "_official_host", "_options", "_secrecy", "_transport", "_workers")
     _accepts_async_transport = False
+    _headers: _Headers
+    _is_async: bool
+    _log: Any
+    _official_host: bool
+    _options: ClientOptions
+    _secrecy: _Secrecy
+    _transport: Union[Transport, AsyncTransport]
+    _workers: Optional[_Workers]
 
     def __init__(
         self,
@@ -1553,8 +1599,9 @@ class _ClientCore:
                 self._log_attempt(url, str(outcome.status), started, attempt)
                 if 200 <= outcome.status < 300:
                     return self._decoded(outcome, url, problem)
-                error: ChatBotKitError = self._api_error(outcome, url)
-                retry_after = error.retry_after  # type: ignore[attr-defined]
+                api_error = self._api_error(outcome, url)
+                error: ChatBotKitError = api_error
+                retry_after = api_error.retry_after
                 retryable = outcome.status in _RETRY_STATUSES and (retry_after or 0) <= _MAX_RETRY_AFTER_SECONDS
                 why = str(outcome.status)
             else:
@@ -1624,17 +1671,18 @@ class _ClientCore:
                 self._options.retries + 1,
             )
 
-    def _api_error(self, response: HTTPResponse, url: str) -> ChatBotKitError:
+    def _api_error(self, response: HTTPResponse, url: str) -> APIError:
         """The APIError for a non-2xx response (code and message from a JSON body when present)."""
         status = response.status
         code = _STATUS_CODES.get(status, "ERROR_%d" % status)
         message = _reason(status)
         payload, _ = _parse_answer(response.body)
         if isinstance(payload, dict):
-            if isinstance(payload.get("code"), str) and payload["code"]:
-                code = payload["code"]
-            if isinstance(payload.get("message"), str) and payload["message"]:
-                message = payload["message"]
+            fields_: Dict[str, Any] = cast(Dict[str, Any], payload)
+            if isinstance(fields_.get("code"), str) and fields_["code"]:
+                code = fields_["code"]
+            if isinstance(fields_.get("message"), str) and fields_["message"]:
+                message = fields_["message"]
         if 300 <= status < 400:
             location = response.headers.get("location", "(no Location header)")
             message = "the server redirected to %s (%s); redirects are not followed" % (location, message)
@@ -1651,7 +1699,7 @@ class _ClientCore:
 
     def _error(
         self, response: HTTPResponse, url: str, message: str, code: str, retry_after: Optional[float] = None
-    ) -> ChatBotKitError:
+    ) -> APIError:
         """An APIError for *response*, masked like every error that leaves the library."""
         error = APIError(
             message,
@@ -1705,7 +1753,7 @@ class ChatBotKitClient(_ClientCore):
     def _call(self, url: str, body: bytes, problem: Callable[[Any], Optional[str]]) -> Any:
         """Drive ``_plan`` with the transport and time.sleep."""
         plan = self._plan(url, body, problem)
-        transport: Transport = self._transport  # type: ignore[assignment]
+        transport = cast(Transport, self._transport)
         step = next(plan)
         while True:
             outcome: _Outcome = None
@@ -1766,10 +1814,11 @@ class AsyncBotSessionClient(_ClientCore):
 
         try:
             if self._is_async:
-                transport: AsyncTransport = self._transport  # type: ignore[assignment]
+                transport = cast(AsyncTransport, self._transport)
                 return await asyncio.wait_for(transport(request), request.timeout)
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._workers.executor(), self._transport, request)  # type: ignore[union-attr]
+            workers = cast(_Workers, self._workers)  # every asyncio client has its pool
+            return await loop.run_in_executor(workers.executor(), cast(Transport, self._transport), request)
         except asyncio.TimeoutError:  # wait_for's (a distinct class before 3.11): the attempt's timeout
             return TimeoutError("timed out")
         except Exception as exc:
@@ -1945,7 +1994,7 @@ def _cli_request(args: Any) -> Dict[str, Any]:
     if args.request_json is not None:
         request = _read_request_json(args.request_json)
     if args.message:
-        messages = request.get("messages", [])
+        messages: List[Any] = request.get("messages", [])
         if not isinstance(messages, list):
             raise _UsageError("--request-json: messages must be a list to add --message to it")
         for item in args.message:
@@ -1955,10 +2004,10 @@ def _cli_request(args: Any) -> Dict[str, Any]:
             messages = [*messages, {"type": kind, "text": text}]
         request["messages"] = messages
     if args.meta:
-        meta = request.get("meta", {})
-        if not isinstance(meta, dict):
+        given: Dict[str, Any] = request.get("meta", {})
+        if not isinstance(given, dict):
             raise _UsageError("--request-json: meta must be an object to add --meta to it")
-        meta = dict(meta)
+        meta = dict(given)
         for item in args.meta:
             key, equals, value = item.partition("=")
             if not equals or not key:
@@ -1978,14 +2027,14 @@ def _read_request_json(source: str) -> Dict[str, Any]:
         else:
             with open(source, encoding="utf-8") as handle:
                 text = handle.read()
-        request = json.loads(text, parse_constant=_no_constant)
+        request: Any = json.loads(text, parse_constant=_no_constant)
     except OSError as exc:
         raise _UsageError("--request-json: cannot read %s: %s" % (name, exc.strerror or exc)) from None
     except (ValueError, RecursionError) as exc:
         raise _UsageError("--request-json: %s is not valid JSON: %s" % (name, exc)) from None
     if not isinstance(request, dict):
         raise _UsageError("--request-json: %s must hold a JSON object" % name)
-    return request
+    return cast(Dict[str, Any], request)
 
 
 def _cli_number(flag: str, text: str) -> float:

@@ -375,7 +375,9 @@ class TestModuleShape(unittest.TestCase):
                     for key, member in vars(target).items()
                     if callable(member) and (not key.startswith("_") or key == "__init__")
                 ]
-                members += [getattr(target, key) for key in ("__init__", "extend", "create", "from_env") if hasattr(target, key)]
+                members += [
+                    getattr(target, key) for key in ("__init__", "extend", "create", "from_env") if hasattr(target, key)
+                ]
             for member in members:
                 with self.subTest(name=name, member=getattr(member, "__qualname__", member)):
                     typing.get_type_hints(member)
@@ -1650,7 +1652,7 @@ def reachable_texts(error: BaseException) -> List[str]:
         for value in vars(item).values():
             if isinstance(value, BaseException):
                 pending.append(value)
-            elif isinstance(value, cbk._Headers) or isinstance(value, dict):
+            elif isinstance(value, (cbk._Headers, dict)):
                 texts += [str(key) for key in value] + [str(item_) for item_ in value.values()]
             texts.append(repr(value))
             if isinstance(value, bytes):
@@ -1972,7 +1974,6 @@ def _raise_api_error() -> None:
     raise cbk.APIError("slow down", "TOO_MANY_REQUESTS", status=429, retry_after=1.5)
 
 
-
 # ---------------------------------------------------------------------------------------------------------
 # The asyncio client, and total_timeout for both clients
 # ---------------------------------------------------------------------------------------------------------
@@ -2191,7 +2192,6 @@ class TestTotalTimeout(unittest.TestCase):
                 self.assertIs(budget._workers, client._workers)
                 self.assertEqual((budget.options.total_timeout, client.options.total_timeout), (2.5, None))
                 self.assertIsNot(client.extend(max_response_bytes=10)._transport, client._transport)
-
 
 
 # ---------------------------------------------------------------------------------------------------------
