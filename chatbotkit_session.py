@@ -359,14 +359,22 @@ def _check_text(name: str, value: object, *, allow_empty: bool = True) -> str:
     return value
 
 
+def _shown(value: object) -> str:
+    """repr(value) for an error message, even for an integer too long to write out."""
+    try:
+        return repr(value)
+    except ValueError:  # more digits than int-to-text conversion allows
+        return "an integer of %d bits" % cast(int, value).bit_length()
+
+
 def _check_seconds(name: str, value: object, *, allow_zero: bool) -> float:
     """Return *value* as a float if it is a finite number of seconds in range, else raise naming *name*."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError("%s must be a number, not %s" % (name, type(value).__name__))
     if not (0 <= value <= _MAX_TIMEOUT_SECONDS) or (value == 0 and not allow_zero):  # NaN fails both tests
         raise ValueError(
-            "%s must be a number of seconds %s 0 and at most %d, got %r"
-            % (name, ">=" if allow_zero else ">", _MAX_TIMEOUT_SECONDS, value)
+            "%s must be a number of seconds %s 0 and at most %d, got %s"
+            % (name, ">=" if allow_zero else ">", _MAX_TIMEOUT_SECONDS, _shown(value))
         )
     return float(value)
 
@@ -596,7 +604,7 @@ class ClientOptions:
         if isinstance(self.retries, bool) or not isinstance(self.retries, int):
             raise TypeError("retries must be an int, not %s" % type(self.retries).__name__)
         if not 0 <= self.retries <= 1000:
-            raise ValueError("retries must be from 0 to 1000, got %d" % self.retries)
+            raise ValueError("retries must be from 0 to 1000, got %s" % _shown(self.retries))
         _check_seconds("retry_delay", self.retry_delay, allow_zero=True)
         for name in ("retry_timeout", "allow_insecure_http"):
             if not isinstance(getattr(self, name), bool):
@@ -608,7 +616,7 @@ class ClientOptions:
         if isinstance(self.max_response_bytes, bool) or not isinstance(self.max_response_bytes, int):
             raise TypeError("max_response_bytes must be an int")
         if self.max_response_bytes <= 0:
-            raise ValueError("max_response_bytes must be > 0, got %d" % self.max_response_bytes)
+            raise ValueError("max_response_bytes must be > 0, got %s" % _shown(self.max_response_bytes))
         self._check_secret_stays_safe()
 
     def _folded_base_url(self) -> str:
@@ -654,7 +662,7 @@ class ClientOptions:
             raise TypeError("headers must be a mapping of names to values, not %s" % type(self.headers).__name__)
         for name, value in self.headers.items():
             if not isinstance(name, str) or not name or not set(name) <= _TOKEN_CHARS:
-                raise ValueError("headers: %r is not a valid header name" % (name,))
+                raise ValueError("headers: %s is not a valid header name" % _shown(name))
             if name.lower() in _RESERVED_HEADERS:
                 raise ValueError("headers: %r is set by the transport and cannot be overridden" % name)
             _check_text("headers[%r]" % name, value)
@@ -1645,7 +1653,7 @@ class _ClientCore:
             return 0.0
         import random  # only retries need it
 
-        return _backoff_delay(self._options.retry_delay, attempt, random.random())
+        return _backoff_delay(self._options.retry_delay, attempt, random.random())  # timing jitter, not a secret: # nosec B311
 
     def _log_retry(self, url: str, delay: float, why: str, attempt: int) -> None:
         logger = self._log or _logger()
@@ -1985,7 +1993,7 @@ def _cli_options(args: Any, environ: Mapping[str, str]) -> ClientOptions:
             raise _UsageError(
                 "CHATBOTKIT_API_SECRET is not set: export it (add --dry-run to see the request without it)"
             )
-        overrides["secret"] = ""
+        overrides["secret"] = ""  # a dry run sends nothing and needs no secret: # nosec
     return ClientOptions.from_env(environ, **overrides)
 
 

@@ -296,6 +296,12 @@ def unused_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def module_available(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
 def clean_env(**extra: str) -> Dict[str, str]:
     """This process's environment without proxy or ChatBotKit settings, plus *extra*."""
     env = {
@@ -384,6 +390,20 @@ class TestModuleShape(unittest.TestCase):
                     checked += 1
         self.assertGreater(checked, 40)
         self.assertIs(typing.get_type_hints(cbk.BotSessionClient.create)["return"], cbk.BotSessionCreateResponse)
+
+    def test_pydantic_validates_a_session(self) -> None:
+        if sys.version_info < (3, 12):
+            self.skipTest("pydantic accepts typing.TypedDict only from Python 3.12")
+        if not module_available("pydantic"):
+            self.skipTest("pydantic is not installed (CI runs this in a venv that has it)")
+        import pydantic
+
+        adapter = pydantic.TypeAdapter(cbk.BotSessionCreateResponse)
+        self.assertEqual(adapter.validate_python(dict(SESSION)), SESSION)
+        with_messages = dict(SESSION, messages=[{"type": "bot", "text": "Hi"}])
+        self.assertEqual(adapter.validate_json(json.dumps(with_messages)), with_messages)
+        with self.assertRaises(pydantic.ValidationError):
+            adapter.validate_python({"id": "s", "conversationId": "c", "expiresAt": 1})  # no token
 
     def test_error_hierarchy(self) -> None:
         self.assertTrue(issubclass(cbk.APIError, cbk.ChatBotKitError))
@@ -2449,15 +2469,25 @@ class TestReadme(unittest.TestCase):
 
     def test_python_samples_run(self) -> None:
         samples = re.findall(r"^```python\n(.*?)^```", self.text, re.S | re.M)
-        self.assertGreaterEqual(len(samples), 6)
+        self.assertGreaterEqual(len(samples), 8)
         for index, sample in enumerate(samples):
             with self.subTest(sample=index, first_line=sample.splitlines()[0]):
-                if "asyncio.to_thread" in sample and sys.version_info < (3, 9):
-                    continue  # the README says this sample needs 3.9
+                needs = sorted(set(re.findall(r"^(?:import|from) (fastapi|httpx)\b", sample, re.M)))
+                missing = [name for name in needs if not module_available(name)]
+                if missing:
+                    self.skipTest("sample %d needs %s (CI runs it in a venv that has them)" % (index, missing))
+                if "FastAPI()" in sample:  # serve it in-process and ask for a token, as a browser would
+                    sample += (
+                        "\nfrom fastapi.testclient import TestClient\n"
+                        "answer = TestClient(app).post('/chat-session')\n"
+                        "assert answer.status_code == 200, answer.text\n"
+                        "print(answer.json())\n"
+                    )
                 before = len(self.server.requests)
                 out = self.run_sample([sys.executable, "-c", sample])
                 self.assertEqual(out.returncode, 0, out.stderr)
                 self.assertNotEqual(out.stdout.strip(), "")
+                self.assertNotIn(SECRET, out.stdout + out.stderr)
                 self.assertGreater(len(self.server.requests), before)
         for record in self.server.requests:
             self.assertEqual(record.headers["authorization"], "Bearer " + SECRET)
