@@ -2512,11 +2512,147 @@ class TestReadme(unittest.TestCase):
         self.assertIn("python -m unittest", self.text)
 
 
+FAKE_CONTEXT = (
+    "import time\n"
+    "class Context:\n"
+    "    def __init__(self, milliseconds):\n"
+    "        self.deadline = time.monotonic() + milliseconds / 1000.0\n"
+    "    def get_remaining_time_in_millis(self):\n"
+    "        return int((self.deadline - time.monotonic()) * 1000)\n"
+)
+
+
+def function_url_event(body: Optional[str], method: str = "POST", base64_encoded: bool = False) -> Dict[str, Any]:
+    """A Lambda Function URL (API Gateway HTTP API, payload 2.0) event, as AWS documents its shape."""
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": "/",
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json", "origin": "https://shop.example"},
+        "requestContext": {"http": {"method": method, "path": "/", "sourceIp": "203.0.113.7"}, "requestId": "r1"},
+        "body": body,
+        "isBase64Encoded": base64_encoded,
+    }
+
+
+def rest_api_event(body: Optional[str], method: str = "POST") -> Dict[str, Any]:
+    """An API Gateway REST API (payload 1.0) proxy event."""
+    return {
+        "resource": "/session",
+        "path": "/session",
+        "httpMethod": method,
+        "headers": {"Content-Type": "application/json"},
+        "requestContext": {"resourcePath": "/session", "httpMethod": method, "stage": "prod"},
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+def run_lambda(code: str, env: Dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """Run *code* with the handler and the module copied alone into a folder, as a deployment has them."""
+    with tempfile.TemporaryDirectory() as folder:
+        shutil.copy(str(MODULE_FILE), folder)
+        shutil.copy(str(LAMBDA_FILE), folder)
+        return subprocess.run(
+            [sys.executable, "-I", "-S", "-c", "import sys; sys.path.insert(0, '.')\n" + code],
+            cwd=folder,
+            env=env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+
 class TestLambdaExample(unittest.TestCase):
-    def test_handler_copied_with_the_module_alone_runs_isolated(self) -> None:
+    def http_answers(self, events: List[Any], server_url: str, milliseconds: int = 3000, **env: str) -> List[Any]:
+        code = FAKE_CONTEXT + (
+            "import json, lambda_function\n"
+            "for event in json.loads(sys.stdin.readline()):\n"
+            "    started = time.monotonic()\n"
+            "    answer = lambda_function.lambda_handler(event, Context(%d))\n"
+            "    print('ANSWER ' + json.dumps([answer, time.monotonic() - started]))\n" % milliseconds
+        )
+        settings = dict(CHATBOTKIT_API_SECRET=SECRET, CHATBOTKIT_API_BASE_URL=server_url, CHATBOTKIT_BOT_ID="bot_web")
+        settings.update(env)
+        out = run_lambda(
+            code, clean_env(**{key: value for key, value in settings.items() if value}), json.dumps(events)
+        )
+        self.assertEqual(out.returncode, 0, out.stderr)
+        for form in secret_forms():
+            self.assertNotIn(form, out.stdout + out.stderr)
+        self.log = [line for line in out.stdout.splitlines() if not line.startswith("ANSWER ")]
+        return [json.loads(line[7:]) for line in out.stdout.splitlines() if line.startswith("ANSWER ")]
+
+    def test_http_events_get_proxy_responses_with_only_what_a_browser_needs(self) -> None:
+        import base64
+
+        events = [
+            function_url_event('{"message": "Hi"}'),
+            function_url_event(base64.b64encode(b'{"message": "B64"}').decode(), base64_encoded=True),
+            rest_api_event('{"message": "REST"}'),
+            function_url_event(None),
+            function_url_event('{"message": null}'),
+        ]
+        with LoopbackServer() as server:
+            answers = self.http_answers(events, server.url)
+        for answer, _ in answers:
+            self.assertEqual(answer["statusCode"], 200, answer)
+            self.assertEqual(answer["headers"], {"Content-Type": "application/json", "Cache-Control": "no-store"})
+            wanted = {key: SESSION[key] for key in ("conversationId", "token", "expiresAt")}
+            self.assertEqual(json.loads(answer["body"]), wanted)
+        self.assertEqual({record.path for record in server.requests}, {"/api/v1/bot/bot_web/session/create"})
+        with_text = [
+            {"durationInSeconds": 3600, "messages": [{"type": "user", "text": t}]} for t in ("Hi", "B64", "REST")
+        ]
+        self.assertEqual(
+            [record.json() for record in server.requests],
+            [*with_text, {"durationInSeconds": 3600}] + [{"durationInSeconds": 3600}],
+        )
+
+    def test_bad_bodies_get_400_and_other_methods_405(self) -> None:
+        bodies = ["not json", "[1]", '{"botId": "other"}', '{"message": 5}', json.dumps({"message": "x" * 4001})]
+        events = [function_url_event(body) for body in bodies]
+        events += [
+            function_url_event("!!!", base64_encoded=True),
+            rest_api_event("{}", "GET"),
+            function_url_event("", "PUT"),
+        ]
+        with LoopbackServer() as server:
+            answers = self.http_answers(events, server.url)
+        statuses = [answer["statusCode"] for answer, _ in answers]
+        self.assertEqual(statuses, [400] * 6 + [405, 405])
+        self.assertEqual(answers[-1][0]["headers"]["Allow"], "POST")
+        self.assertIn("only 'message' may be sent", json.loads(answers[2][0]["body"])["message"])
+        self.assertEqual(server.requests, [])  # the caller cannot pick the bot, nor reach the API with a bad body
+
+    def test_api_errors_are_502_and_a_hanging_api_504_before_the_deadline(self) -> None:
+        def app(handler: Any, record: Recorded) -> None:
+            if record.json().get("messages", [{}])[0].get("text") == "hang":
+                time.sleep(4)
+            json_reply(handler, 401, {"code": "NOT_AUTHENTICATED", "message": "echo " + SECRET})
+
+        events = [function_url_event('{"message": "hang"}'), function_url_event('{"message": "auth"}')]
+        with LoopbackServer(app) as server:
+            answers = self.http_answers(events, server.url, milliseconds=1500)
+        (hung, hung_seconds), (refused, _) = answers
+        self.assertEqual((hung["statusCode"], json.loads(hung["body"])["code"]), (504, "TIMEOUT"))
+        self.assertLess(hung_seconds, 1.5)  # answered before the 1.5 s deadline, not killed at it
+        self.assertEqual((refused["statusCode"], json.loads(refused["body"])["code"]), (502, "NOT_AUTHENTICATED"))
+        self.assertTrue(any("total_timeout" in line for line in self.log), self.log)
+        down = self.http_answers([function_url_event("{}")], "http://127.0.0.1:%d" % unused_port())
+        self.assertEqual(down[0][0]["statusCode"], 502)
+
+    def test_missing_bot_id_fails_loudly_naming_the_variable(self) -> None:
+        with LoopbackServer() as server:
+            answers = self.http_answers([function_url_event("{}")], server.url, CHATBOTKIT_BOT_ID="")
+        self.assertEqual(answers[0][0]["statusCode"], 500)
+        self.assertTrue(any("CHATBOTKIT_BOT_ID" in line for line in self.log), self.log)
+
+    def test_direct_invocation_keeps_working_as_documented(self) -> None:
         code = (
-            "import json, sys\n"
-            "sys.path.insert(0, '.')\n"
+            "import json\n"
             "import lambda_function\n"
             "event = {'botId': 'bot_1', 'message': 'Hi', 'durationInSeconds': 60}\n"
             "print(json.dumps(lambda_function.lambda_handler(event, None)))\n"
@@ -2528,18 +2664,8 @@ class TestLambdaExample(unittest.TestCase):
             "    except ValueError as error:\n"
             "        print('ValueError:', error)\n"
         )
-        with tempfile.TemporaryDirectory() as folder, LoopbackServer() as server:
-            shutil.copy(str(MODULE_FILE), folder)
-            shutil.copy(str(LAMBDA_FILE), folder)
-            env = clean_env(CHATBOTKIT_API_SECRET=SECRET, CHATBOTKIT_API_BASE_URL=server.url)
-            out = subprocess.run(
-                [sys.executable, "-I", "-S", "-c", code],
-                cwd=folder,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
+        with LoopbackServer() as server:
+            out = run_lambda(code, clean_env(CHATBOTKIT_API_SECRET=SECRET, CHATBOTKIT_API_BASE_URL=server.url))
         self.assertEqual(out.returncode, 0, out.stderr)
         lines = out.stdout.splitlines()
         self.assertEqual(json.loads(lines[0]), dict(SESSION, messages=[{"type": "user", "text": "Hi"}]))
@@ -2552,19 +2678,193 @@ class TestLambdaExample(unittest.TestCase):
             [record.json() for record in server.requests],
             [{"messages": [{"type": "user", "text": "Hi"}], "durationInSeconds": 60}, {}],
         )
-        self.assertEqual(server.connections(), 2)
 
-    def test_missing_secret_fails_at_cold_start_naming_the_variable(self) -> None:
+    def test_missing_or_bad_configuration_fails_at_cold_start_naming_the_variable(self) -> None:
+        for env, variable in (
+            (clean_env(), "CHATBOTKIT_API_SECRET"),
+            (clean_env(CHATBOTKIT_API_SECRET=SECRET, CHATBOTKIT_SESSION_DURATION="600"), "CHATBOTKIT_SESSION_DURATION"),
+        ):
+            with self.subTest(variable=variable):
+                out = run_lambda("import lambda_function", env)
+                self.assertNotEqual(out.returncode, 0)
+                self.assertIn(variable, out.stderr)
+                self.assertNotIn(SECRET, out.stderr)
+
+
+class RuntimeAPI:
+    """The AWS Lambda Runtime API, emulated on loopback for awslambdaric: ``next`` hands out the queued
+    events with a ``Lambda-Runtime-Deadline-Ms`` each, and responses, errors and init errors are recorded
+    with the time they arrived."""
+
+    PREFIX = "/2018-06-01/runtime/"
+
+    def __init__(self, events: List[Tuple[Any, int]]) -> None:
+        self.events = list(events)  # (event, milliseconds the invocation gets)
+        self.served: Dict[str, float] = {}
+        self.results: Dict[str, Tuple[str, Any, float]] = {}  # request id -> (kind, payload, seconds taken)
+        self.init_errors: List[Any] = []
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        api = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                with api.lock:
+                    item = api.events.pop(0) if api.events else None
+                if item is None:  # nothing left: hold the long poll, as Lambda does between invocations
+                    api.done.wait(30)
+                    return
+                event, milliseconds = item
+                request_id = "req-%d" % len(api.served)
+                api.served[request_id] = time.monotonic()
+                body = json.dumps(event).encode()
+                self.send_response(200)
+                for name, value in (
+                    ("Lambda-Runtime-Aws-Request-Id", request_id),
+                    ("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + milliseconds)),
+                    ("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:eu-west-1:123456789012:function:chat"),
+                    ("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000"),
+                    ("Content-Type", "application/json"),
+                    ("Content-Length", str(len(body))),
+                ):
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                payload = json.loads(self.rfile.read(length) or b"null")
+                parts = self.path[len(RuntimeAPI.PREFIX) :].split("/")
+                with api.lock:
+                    if parts[0] == "init":
+                        api.init_errors.append(payload)
+                        api.done.set()
+                    else:
+                        request_id, kind = parts[1], parts[2]
+                        api.results[request_id] = (kind, payload, time.monotonic() - api.served[request_id])
+                    if not api.events and len(api.results) == len(api.served):
+                        api.done.set()
+                with contextlib.suppress(OSError):  # the runtime may hang up without reading the answer
+                    self.send_response(202)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"{}")
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.httpd = _HTTPServer(("127.0.0.1", 0), Handler)
+        self.address = "127.0.0.1:%d" % self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def run(self, env: Dict[str, str], python: str) -> Tuple[str, float]:
+        """Run awslambdaric on the handler until every event is answered (or init fails); return its log."""
         with tempfile.TemporaryDirectory() as folder:
             shutil.copy(str(MODULE_FILE), folder)
             shutil.copy(str(LAMBDA_FILE), folder)
-            out = subprocess.run(
-                [sys.executable, "-I", "-S", "-c", "import sys; sys.path.insert(0, '.'); import lambda_function"],
+            started = time.monotonic()
+            process = subprocess.Popen(
+                [python, "-m", "awslambdaric", "lambda_function.lambda_handler"],
                 cwd=folder,
-                env=clean_env(),
-                capture_output=True,
+                env=dict(env, AWS_LAMBDA_RUNTIME_API=self.address, LAMBDA_TASK_ROOT=folder),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
                 text=True,
-                timeout=60,
             )
-        self.assertNotEqual(out.returncode, 0)
-        self.assertIn("CHATBOTKIT_API_SECRET", out.stderr)
+            self.done.wait(30)
+            while not self.init_errors and process.poll() is None and time.monotonic() - started < 30:
+                if len(self.results) == len(self.served) and not self.events:
+                    break
+                time.sleep(0.05)
+            process.terminate()
+            output, _ = process.communicate(timeout=30)
+        self.done.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        return output, time.monotonic() - started
+
+
+class TestLambdaRuntime(unittest.TestCase):
+    """The example under the real runtime client (awslambdaric), which CI installs in a throwaway venv."""
+
+    def setUp(self) -> None:
+        if not module_available("awslambdaric"):
+            self.skipTest("awslambdaric is not installed (CI runs this in a venv that has it)")
+        self.report: List[str] = []
+
+    def tearDown(self) -> None:
+        path = os.environ.get("CBK_LAMBDA_REPORT")
+        if path and self.report:
+            with open(path, "a", encoding="utf-8") as handle:
+                handle.write("\n".join(self.report) + "\n")
+
+    def assert_no_secret(self, *texts: str) -> None:
+        for text in texts:
+            for form in secret_forms():
+                self.assertNotIn(form, text)
+
+    def note(self, scenario: str, kind: str, payload: Any, seconds: float, deadline_ms: int) -> None:
+        shown = (
+            payload if kind != "response" or "body" not in payload else dict(payload, body=json.loads(payload["body"]))
+        )
+        self.report.append(
+            "| %s | %s | %s | %.2f s of %.1f s |"
+            % (scenario, kind, json.dumps(shown)[:160], seconds, deadline_ms / 1000)
+        )
+
+    def test_events_answered_in_time_under_the_real_runtime(self) -> None:
+        def app(handler: Any, record: Recorded) -> None:
+            if record.json().get("messages", [{}])[0].get("text") == "hang":
+                time.sleep(5)  # the API hangs
+            session_app(handler, record)
+
+        scenarios = [
+            ("direct event", {"botId": "bot_1", "message": "Hi"}, 3000),
+            ("Function URL event", function_url_event('{"message": "Hello"}'), 3000),
+            ("bad body", function_url_event('{"botId": "x"}'), 3000),
+            ("API hanging, 3 s deadline", function_url_event('{"message": "hang"}'), 3000),
+        ]
+        with LoopbackServer(app) as server:
+            runtime = RuntimeAPI([(event, milliseconds) for _, event, milliseconds in scenarios])
+            env = clean_env(
+                CHATBOTKIT_API_SECRET=SECRET, CHATBOTKIT_API_BASE_URL=server.url, CHATBOTKIT_BOT_ID="bot_web"
+            )
+            log, _ = runtime.run(env, sys.executable)
+        results = [runtime.results["req-%d" % index] for index in range(len(scenarios))]
+        for (name, _, milliseconds), (kind, payload, seconds) in zip(scenarios, results):
+            self.note(name, kind, payload, seconds, milliseconds)
+            self.assertEqual(kind, "response", (name, payload))
+            self.assertLess(seconds, milliseconds / 1000.0)
+        direct, url, bad, hung = (payload for _, payload, _ in results)
+        self.assertEqual(direct["token"], "tok_1")
+        self.assertEqual((url["statusCode"], json.loads(url["body"])["token"]), (200, "tok_1"))
+        self.assertEqual(url["headers"]["Cache-Control"], "no-store")
+        self.assertEqual(bad["statusCode"], 400)
+        self.assertEqual((hung["statusCode"], json.loads(hung["body"])["code"]), (504, "TIMEOUT"))
+        self.assert_no_secret(log, json.dumps(results))
+
+    def test_api_down_is_a_502_answer(self) -> None:
+        runtime = RuntimeAPI([(function_url_event("{}"), 3000)])
+        url = "http://127.0.0.1:%d" % unused_port()
+        log, _ = runtime.run(
+            clean_env(CHATBOTKIT_API_SECRET=SECRET, CHATBOTKIT_API_BASE_URL=url, CHATBOTKIT_BOT_ID="bot_web"),
+            sys.executable,
+        )
+        kind, payload, seconds = runtime.results["req-0"]
+        self.note("API down", kind, payload, seconds, 3000)
+        self.assertEqual((kind, payload["statusCode"]), ("response", 502))
+        self.assert_no_secret(log, json.dumps(payload))
+
+    def test_init_without_the_secret_reports_an_init_error_naming_the_variable(self) -> None:
+        runtime = RuntimeAPI([(function_url_event("{}"), 3000)])
+        log, seconds = runtime.run(clean_env(CHATBOTKIT_BOT_ID="bot_web"), sys.executable)
+        self.assertEqual(len(runtime.init_errors), 1, log)
+        self.report.append(
+            "| init without the secret | init error | %s | %.2f s |"
+            % (json.dumps(runtime.init_errors[0])[:160], seconds)
+        )
+        self.assertIn("CHATBOTKIT_API_SECRET", json.dumps(runtime.init_errors[0]))
+        self.assertEqual(runtime.results, {})
+        self.assert_no_secret(log)
