@@ -2608,7 +2608,7 @@ class TestLambdaExample(unittest.TestCase):
         ]
         self.assertEqual(
             [record.json() for record in server.requests],
-            [*with_text, {"durationInSeconds": 3600}] + [{"durationInSeconds": 3600}],
+            [*with_text, {"durationInSeconds": 3600}, {"durationInSeconds": 3600}],
         )
 
     def test_bad_bodies_get_400_and_other_methods_405(self) -> None:
