@@ -144,7 +144,8 @@ _IPV6_LOOPBACK = bytes(15) + b"\x01"  # ::1 as inet_pton gives it
 _TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 # Characters that could start a new line or move the cursor in a terminal or a log: escaped in every text
 # the library builds from what a server sent (C0, DEL, C1, and the Unicode line and paragraph separators).
-_CONTROL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL_CHARS = frozenset(map(chr, [*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029]))
+_CONTROL_ESCAPES = {ord(char): ("\\x%02x" if char < "\u0100" else "\\u%04x") % ord(char) for char in _CONTROL_CHARS}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -349,7 +350,7 @@ def _check_text(name: str, value: object, *, allow_empty: bool = True) -> str:
         raise TypeError("%s must be a string, not %s" % (name, type(value).__name__))
     if not allow_empty and not value.strip():
         raise ValueError("%s must not be empty or blank" % name)
-    if _CONTROL_CHARS.search(value):
+    if not _CONTROL_CHARS.isdisjoint(value):
         raise ValueError("%s must not contain control characters (CR, LF, NUL, tab, ...)" % name)
     if not value.isascii():
         try:
@@ -426,9 +427,9 @@ def _echo_pattern(secret: str) -> str:
     return "".join(parts)
 
 
-def _escape_control(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return "\\x%02x" % code if code < 256 else "\\u%04x" % code
+def _escape_control(text: str) -> str:
+    """*text* with control characters written as escapes (``\\x0a``), so that it stays on one line."""
+    return text.translate(_CONTROL_ESCAPES)
 
 
 class _Secrecy:
@@ -454,7 +455,7 @@ class _Secrecy:
 
     def clean(self, text: str) -> str:
         """*text* masked, and with control characters escaped so that it stays on one line."""
-        return _CONTROL_CHARS.sub(_escape_control, self.mask(text))
+        return _escape_control(self.mask(text))
 
     def scrub(self, error: _E) -> _E:
         """A copy of *error* whose every text is cleaned (the body masked and cut), with no chained exception."""
@@ -1334,7 +1335,7 @@ def _check_bot_id(bot_id: object) -> str:
         raise ValueError("bot_id must not be empty or blank")
     if bot_id in (".", ".."):
         raise ValueError("bot_id must not be %r (it would change the URL path)" % bot_id)
-    if not bot_id.isprintable() and _CONTROL_CHARS.search(bot_id):
+    if not bot_id.isprintable() and not _CONTROL_CHARS.isdisjoint(bot_id):
         raise ValueError("bot_id must not contain control characters")
     return bot_id
 
@@ -1962,7 +1963,7 @@ def _run_cli(argv: List[str], environ: Mapping[str, str]) -> int:
         url, body = _session_call(client, args.bot_id, request)
     except (ValueError, TypeError, _UsageError) as exc:
         parser.print_usage(sys.stderr)
-        sys.stderr.write("%s: error: %s\n" % (_PROG, _CONTROL_CHARS.sub(_escape_control, str(exc))))
+        sys.stderr.write("%s: error: %s\n" % (_PROG, _escape_control(str(exc))))
         return 2
     if args.dry_run:
         sys.stdout.write("POST %s\n" % url)

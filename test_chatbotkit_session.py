@@ -1434,6 +1434,16 @@ class TestKeepAliveTransport(unittest.TestCase):
 # ---------------------------------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _stdin(text: str) -> Any:
+    saved = sys.stdin
+    sys.stdin = io.StringIO(text)
+    try:
+        yield
+    finally:
+        sys.stdin = saved
+
+
 class TestCommandLine(unittest.TestCase):
     def run_cli(self, *argv: str, **environ: str) -> Tuple[int, str, str]:
         stdout, stderr = io.StringIO(), io.StringIO()
@@ -1518,6 +1528,30 @@ class TestCommandLine(unittest.TestCase):
         )
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertEqual(json.loads(out.stdout.split("\n\n", 1)[1]), {"meta": {"from": "stdin"}})
+
+    def test_hints_name_what_the_command_line_offers(self) -> None:
+        status, _, err = self.run_cli("bot")
+        self.assertEqual(status, 2)
+        self.assertIn("CHATBOTKIT_API_SECRET is not set: export it (add --dry-run", err)
+        self.assertNotIn("secret=", err)
+        status, _, err = self.run_cli("bot", "--base-url", "http://api.example", CHATBOTKIT_API_SECRET=SECRET)
+        self.assertEqual(status, 2)
+        self.assertIn("--allow-insecure-http", err)
+        status, out, _ = self.run_cli(
+            "bot",
+            "--base-url",
+            "http://api.example",
+            "--allow-insecure-http",
+            "--dry-run",
+            CHATBOTKIT_API_SECRET=SECRET,
+        )
+        self.assertEqual((status, out.splitlines()[0]), (0, "POST http://api.example/api/v1/bot/bot/session/create"))
+
+    def test_request_json_from_stdin_names_stdin_in_errors(self) -> None:
+        with _stdin("{not json"):
+            status, _, err = self.run_cli("bot", "--request-json", "-", "--dry-run")
+        self.assertEqual(status, 2)
+        self.assertIn("--request-json: stdin is not valid JSON", err)
 
     def test_usage_errors_exit_2_with_usage_and_one_error_line(self) -> None:
         cases = [

@@ -1,14 +1,17 @@
 # SPDX-License-Identifier: MIT
 """Benchmarks for chatbotkit_session, run by hand: ratios against baselines measured in the same run.
 
-    python benchmarks/bench.py [--calls 300] [--runs 7] [--cold-runs 21]
+    python benchmarks/bench.py [--calls 300] [--runs 7] [--cold-runs 21] [--cold-only]
+                               [--pythons /path/to/python3.8 /path/to/python3.13 ...]
 
 A loopback server in its own process (asyncio, HTTP/1.1 keep-alive, plain and TLS) answers every
 create with a fixed session. Per-call time (median over --runs runs of --calls creates) is printed for:
 the default transport; a hand-written urllib.request + json loop (the floor for the default);
 KeepAliveTransport; one kept-alive http.client connection (the floor for pooling); and
 requests.Session and httpx.Client when importable. Then whole-process cold start (start the interpreter,
-import, one create) against the same hand-written urllib script, timing the interpreter binary itself.
+import, one create) against the same hand-written urllib script, timing the interpreter binary itself,
+and counting its instructions with callgrind under ``python -I -S`` for each interpreter of --pythons
+(default: this one).
 """
 
 from __future__ import annotations
@@ -240,12 +243,20 @@ COLD_DATACLASSES = (
 )
 
 
-def cold_instructions(scripts: Dict[str, str], base: str, flags: List[str]) -> Dict[str, int]:
-    """Instructions each script's whole process executes, counted by valgrind's callgrind (repeatable)."""
+def cold_instructions(
+    scripts: Dict[str, str], base: str, flags: List[str], python: str, root: Path = ROOT
+) -> Dict[str, int]:
+    """Instructions each script's whole process executes, counted by valgrind's callgrind (repeatable).
+
+    Each script runs once first (with *flags*), so that the module's bytecode is cached as the standard
+    library's is (pip compiles it when it installs the wheel); with -B and a *root* holding only the source,
+    it is compiled from source every time, as in a Lambda zip without __pycache__.
+    """
     counts = {}
     for name, script in scripts.items():
-        code = "import sys; sys.path.insert(0, %r)\nBASE = %r\n%s" % (str(ROOT), base, script)
-        command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, *flags, "-c", code]
+        code = "import sys; sys.path.insert(0, %r)\nBASE = %r\n%s" % (str(root), base, script)
+        subprocess.run([python, *flags, "-c", code], check=True)
+        command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", python, *flags, "-c", code]
         report = subprocess.run(command, capture_output=True, text=True, check=True).stderr
         counts[name] = int(report.split("Collected :")[1].split()[0])
     return counts
@@ -284,6 +295,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=21)
     parser.add_argument("--cold-runs", type=int, default=21)
     parser.add_argument("--no-valgrind", action="store_true", help="skip the instruction counts of cold start")
+    parser.add_argument("--cold-only", action="store_true", help="measure cold start only")
+    parser.add_argument("--pythons", nargs="*", default=[sys.executable], help="interpreters to count cold start on")
     parser.add_argument("--serve", choices=["plain", "tls"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -293,6 +306,8 @@ def main() -> None:
         "CPython %s, %s; %d calls x %d runs (median), cold start %d runs"
         % (sys.version.split()[0], ssl.OPENSSL_VERSION, args.calls, args.runs, args.cold_runs)
     )
+    if args.cold_only:
+        return cold_report(args)
     clients: List[Tuple[str, Maker]] = [
         ("hand-written urllib (floor for default)", hand_written_urllib),
         ("default UrllibTransport", default_transport),
@@ -342,6 +357,10 @@ def main() -> None:
                 % (scheme, results[scheme, "KeepAliveTransport"] / results[scheme, "requests.Session"])
             )
 
+    cold_report(args)
+
+
+def cold_report(args: Any) -> None:
     server, port = start_server(False)
     try:
         base = "http://127.0.0.1:%d" % port
@@ -356,18 +375,29 @@ def main() -> None:
                     % (" ".join(flags), name, cpu * 1e3, cpu / urllib_cpu, wall * 1e3, wall / urllib_wall)
                 )
         if shutil.which("valgrind") and not args.no_valgrind:
-            print("cold start in instructions (callgrind, repeatable)  [<= 1.20x]")
-            for flags in ([], ["-I", "-S"]):
-                counts = cold_instructions(scripts, base, flags)
+            print("cold start in instructions (callgrind, repeatable), python -I -S, bytecode cached  [<= 1.40x]")
+            source_only = Path(tempfile.mkdtemp(prefix="cbk-bench-source-"))
+            shutil.copy(str(ROOT / "chatbotkit_session.py"), str(source_only))
+            for python in args.pythons:
+                version = subprocess.run(
+                    [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True, text=True
+                ).stdout.strip()
+                counts = cold_instructions(scripts, base, ["-I", "-S"], python)
+                from_source = cold_instructions(
+                    {"library": COLD_LIBRARY}, base, ["-I", "-S", "-B"], python, source_only
+                )["library"]
                 print(
-                    "  python %-6s library %.1fM = %.3fx, dataclasses import alone %.1fM = %.3fx of urllib %.1fM"
+                    "  CPython %-5s library %.1fM = %.3fx, dataclasses import alone %.1fM = %.3fx of urllib %.1fM;"
+                    " module compiled from source (no bytecode cache) %.1fM = %.3fx"
                     % (
-                        " ".join(flags),
+                        version,
                         counts["library"] / 1e6,
                         counts["library"] / counts["urllib"],
                         counts["dataclasses"] / 1e6,
                         counts["dataclasses"] / counts["urllib"],
                         counts["urllib"] / 1e6,
+                        from_source / 1e6,
+                        from_source / counts["urllib"],
                     )
                 )
     finally:
