@@ -38,7 +38,6 @@ import urllib.request
 from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import (
-    TYPE_CHECKING,
     Any,
     Awaitable,
     Callable,
@@ -57,9 +56,6 @@ from typing import (
     Union,
     cast,
 )
-
-if TYPE_CHECKING:
-    import concurrent.futures
 
 __version__ = "0.2.0"
 __license__ = "MIT"
@@ -1723,25 +1719,71 @@ class _ClientCore:
 
 
 class _Workers:
-    """The thread pool in which an asyncio client runs a synchronous transport.
+    """The threads in which an asyncio client runs a synchronous transport: sized for I/O, shared by extend().
 
-    Made on first use, shared by the clients ``extend()`` makes, and sized for I/O (threads wait on
-    sockets, not on the CPU): at most _ASYNC_WORKERS calls at once, further ones queue.
+    Up to _ASYNC_WORKERS threads, started on demand with _thread, which (unlike threading.Thread.start)
+    does not wait for the new thread to run: fifty calls at once start fifty threads without stalling the
+    event loop. A thread ends after a minute idle, so a discarded client leaves none behind. A result goes
+    back to its loop, and is dropped if the awaiting task was cancelled meanwhile.
     """
 
-    __slots__ = ("_executor", "_lock")
+    __slots__ = ("_idle", "_jobs", "_lock", "_threads", "_waiting")
 
     def __init__(self) -> None:
-        self._executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
+        from _queue import SimpleQueue  # the C queue: no threading module needed
+
+        self._jobs: SimpleQueue[Tuple[Any, Any, Callable[[HTTPRequest], Any], HTTPRequest]] = SimpleQueue()
         self._lock = _thread.allocate_lock()
+        self._threads = 0  # started and not ended
+        self._idle = 0  # waiting for a job
+        self._waiting = 0  # jobs not yet taken
 
-    def executor(self) -> concurrent.futures.ThreadPoolExecutor:
+    def run(self, loop: Any, transport: Transport, request: HTTPRequest) -> Any:
+        """A future (of *loop*) for the outcome of ``transport(request)``: the response or the exception."""
+        future = loop.create_future()
         with self._lock:
-            if self._executor is None:
-                from concurrent.futures import ThreadPoolExecutor
+            self._waiting += 1
+            start = self._waiting > self._idle and self._threads < _ASYNC_WORKERS
+            if start:
+                self._threads += 1
+        self._jobs.put((loop, future, transport, request))
+        if start:
+            _thread.start_new_thread(self._work, ())
+        return future
 
-                self._executor = ThreadPoolExecutor(_ASYNC_WORKERS, "chatbotkit_session")
-            return self._executor
+    def _work(self) -> None:
+        from _queue import Empty
+
+        while True:
+            with self._lock:
+                self._idle += 1
+            try:
+                loop, future, transport, request = self._jobs.get(timeout=60.0)
+            except Empty:
+                with self._lock:
+                    self._idle -= 1
+                    if self._waiting <= self._idle:  # no job counts on this thread: end it
+                        self._threads -= 1
+                        return
+                continue
+            with self._lock:
+                self._idle -= 1
+                self._waiting -= 1
+            outcome: _Outcome
+            try:
+                outcome = transport(request)
+            except Exception as exc:  # handed to the core, which maps it
+                outcome = exc
+            try:
+                loop.call_soon_threadsafe(_settle, future, outcome)
+            except RuntimeError:  # the loop is closed: nobody waits for this outcome
+                pass
+            del loop, future, outcome
+
+
+def _settle(future: Any, outcome: _Outcome) -> None:
+    if not future.cancelled():
+        future.set_result(outcome)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1825,9 +1867,9 @@ class AsyncBotSessionClient(_ClientCore):
             if self._is_async:
                 transport = cast(AsyncTransport, self._transport)
                 return await asyncio.wait_for(transport(request), request.timeout)
-            loop = asyncio.get_running_loop()
             workers = cast(_Workers, self._workers)  # every asyncio client has its pool
-            return await loop.run_in_executor(workers.executor(), cast(Transport, self._transport), request)
+            outcome: _Outcome = await workers.run(asyncio.get_running_loop(), cast(Transport, self._transport), request)
+            return outcome
         except asyncio.TimeoutError:  # wait_for's (a distinct class before 3.11): the attempt's timeout
             return TimeoutError("timed out")
         except Exception as exc:
