@@ -549,6 +549,32 @@ class TestWireFormat(unittest.TestCase):
 
 
 class TestOptions(unittest.TestCase):
+    def test_every_url_option_error_names_its_option_and_variable(self) -> None:
+        cases = [
+            ({"base_url": "https://[::1"}, "base_url"),
+            ({"host": "[::1"}, "host"),
+            ({"endpoints": {TEMPLATE_KEY: "https://[::1/x"}}, "endpoints[%r]" % TEMPLATE_KEY),
+        ]
+        for options, name in cases:
+            with self.subTest(name=name), self.assertRaises(ValueError) as caught:
+                cbk.ClientOptions(secret=SECRET, **options)
+            self.assertTrue(str(caught.exception).startswith(name + " "), caught.exception)
+            self.assertIn("Invalid IPv6 URL", str(caught.exception))
+        variables = [
+            ({"CHATBOTKIT_API_BASE_URL": "https://[::1"}, "CHATBOTKIT_API_BASE_URL: base_url "),
+            ({"CHATBOTKIT_API_BASE_URL": "http://example.com"}, "CHATBOTKIT_API_BASE_URL: base_url: refusing"),
+            ({"CHATBOTKIT_API_RUNAS_USERID": "a\nb"}, "CHATBOTKIT_API_RUNAS_USERID: run_as_user_id "),
+            ({"CHATBOTKIT_API_SECRET": SECRET + " x"}, "CHATBOTKIT_API_SECRET: secret "),
+        ]
+        for environ, start in variables:
+            with self.subTest(environ=environ), self.assertRaises(ValueError) as caught:
+                cbk.ClientOptions.from_env({"CHATBOTKIT_API_SECRET": SECRET, **environ})
+            self.assertTrue(str(caught.exception).startswith(start), caught.exception)
+            self.assertNotIn(SECRET, str(caught.exception))
+        with self.assertRaises(ValueError) as caught:  # given as a keyword, it is not the variable's fault
+            cbk.ClientOptions.from_env({"CHATBOTKIT_API_SECRET": SECRET}, base_url="https://[::1")
+        self.assertTrue(str(caught.exception).startswith("base_url "), caught.exception)
+
     def test_defaults(self) -> None:
         options = cbk.ClientOptions()
         self.assertEqual(
@@ -556,7 +582,7 @@ class TestOptions(unittest.TestCase):
             ("", "https://api.chatbotkit.com", 30.0, 3),
         )
         self.assertEqual(
-            (options.retry_delay, options.retry_timeout, options.max_response_bytes), (0.25, True, 16 * 1024 * 1024)
+            (options.retry_delay, options.retry_timeout, options.max_response_bytes), (0.25, True, 1024 * 1024)
         )
         self.assertFalse(options.allow_insecure_http)
 
@@ -924,6 +950,59 @@ class TestRetries(unittest.TestCase):
                 self.assertEqual(session["id"], "ses_1")
                 self.assertEqual(len(transport.requests), 2)
 
+    def test_retry_timeout_false_never_resends_a_request_that_may_have_arrived(self) -> None:
+        def slow_then_hang_up(index: int, request: bytes) -> Optional[bytes]:
+            time.sleep(0.4)
+            return None
+
+        for answer, timeout in ((lambda index, request: None, 5.0), (slow_then_hang_up, 0.2)):
+            for make in (cbk.UrllibTransport, cbk.KeepAliveTransport):
+                with RawServer(answer) as server, self.subTest(transport=make.__name__, timeout=timeout):
+                    transport = make()
+                    client = make_client(server, transport=transport, retries=3, retry_timeout=False, timeout=timeout)
+                    with self.assertRaises(cbk.APIConnectionError) as caught:
+                        client.create("bot")
+                    if isinstance(transport, cbk.KeepAliveTransport):
+                        transport.close()
+                    self.assertEqual(len(server.received), 1)  # the POST arrived whole once: never again
+                    self.assertTrue(caught.exception.request_sent)
+
+    def test_retry_timeout_false_still_retries_what_cannot_have_been_sent(self) -> None:
+        url = "http://127.0.0.1:%d" % unused_port()
+        with cbk.KeepAliveTransport() as pool:
+            for transport in (cbk.UrllibTransport(), pool):
+                client = cbk.BotSessionClient(
+                    base_url=url, transport=transport, retries=2, retry_delay=0, retry_timeout=False
+                )
+                with self.subTest(transport=transport), self.assertLogs("chatbotkit_session", "INFO") as logs:
+                    with self.assertRaises(cbk.APIConnectionError) as caught:
+                        client.create("bot")
+                    self.assertFalse(caught.exception.request_sent)
+                self.assertEqual(len([line for line in logs.output if "retrying" in line]), 2)
+
+    def test_a_transport_marks_what_was_not_sent(self) -> None:
+        outcomes = [
+            (cbk.APIConnectionError("no route", request_sent=False), 2),
+            (ConnectionRefusedError(111, "refused"), 2),
+            (socket.gaierror(-2, "no such name"), 2),
+            (cbk.APIConnectionError("reset after sending"), 1),  # unmarked: it may have arrived
+            (ConnectionResetError(104, "reset"), 1),
+            (cbk.APITimeoutError("slow"), 1),
+        ]
+        for failure, requests in outcomes:
+            with self.subTest(failure=repr(failure)):
+                transport = FakeTransport(failure, json_response(200, SESSION))
+                client = cbk.BotSessionClient(transport=transport, retry_delay=0, retry_timeout=False)
+                if requests == 2:
+                    self.assertEqual(client.create("bot")["id"], "ses_1")
+                else:
+                    with self.assertRaises(cbk.APIConnectionError) as caught:
+                        client.create("bot")
+                    self.assertTrue(caught.exception.request_sent)
+                self.assertEqual(len(transport.requests), requests)
+                transport = FakeTransport(failure, json_response(200, SESSION))  # the default retries all of them
+                self.assertEqual(cbk.BotSessionClient(transport=transport, retry_delay=0).create("bot")["id"], "ses_1")
+
     def test_other_statuses_are_not_retried(self) -> None:
         for status in (400, 401, 403, 404, 409, 413, 422, 501):
             with self.subTest(status=status):
@@ -1237,6 +1316,101 @@ class TestSharing(unittest.TestCase):
             sorted(record.path for record in server.requests),
             sorted("/api/v1/bot/bot-%d-%d/session/create" % (i, c) for i in range(16) for c in range(5)),
         )
+
+
+def echo_app(handler: http.server.BaseHTTPRequestHandler, record: Recorded) -> None:
+    """A session whose fields are made from the request: the bot id in the path and the first message."""
+    bot = record.path.split("/")[-3]
+    text = record.json()["messages"][0]["text"]
+    json_reply(
+        handler, 200, dict(SESSION, id="ses-" + bot, conversationId="conv-" + text, token="tok-%s-%s" % (bot, text))
+    )
+
+
+def free_threaded() -> bool:
+    """True on a free-threaded build running with the GIL off (PYTHON_GIL=0 or -X gil=0)."""
+    return not getattr(sys, "_is_gil_enabled", lambda: True)()
+
+
+class TestThreadStress(unittest.TestCase):
+    """Threads sharing one client of each kind and one pooled transport; every answer matched to its request.
+
+    Small by default; CI runs it large on free-threaded CPython with the GIL off (CBK_STRESS_CALLS, and
+    CBK_EXPECT_FREE_THREADED=1 to assert that the GIL really is off).
+    """
+
+    THREADS = int(os.environ.get("CBK_STRESS_THREADS", "8"))
+    CALLS = int(os.environ.get("CBK_STRESS_CALLS", "10"))
+
+    def test_threads_share_every_kind_of_client_and_each_answer_matches_its_request(self) -> None:
+        if os.environ.get("CBK_EXPECT_FREE_THREADED"):
+            self.assertTrue(free_threaded(), "the GIL is on; run with PYTHON_GIL=0 on a free-threaded build")
+        expected: List[Tuple[str, str]] = []
+        got: List[Tuple[str, str]] = []
+        lock = threading.Lock()
+        with LoopbackServer(echo_app) as server, cbk.KeepAliveTransport() as pool, warnings.catch_warnings():
+            warnings.simplefilter("error")
+            plain = make_client(server)
+            pooled = make_client(server, transport=pool)
+            async_client = cbk.AsyncBotSessionClient(secret=SECRET, base_url=server.url, retry_delay=0, timeout=5)
+
+            def request(kind: str, index: int, call: int) -> Tuple[str, Dict[str, Any], str]:
+                bot, text = "%s%d" % (kind, index), "m%d" % call
+                with lock:
+                    expected.append((bot, text))
+                return bot, {"messages": [{"type": "user", "text": text}]}, "tok-%s-%s" % (bot, text)
+
+            def record(session: Any, bot: str, body: Dict[str, Any], token: str) -> None:
+                text = body["messages"][0]["text"]
+                matches = session["token"] == token and session["conversationId"] == "conv-" + text
+                with lock:
+                    got.append((bot, text) if matches and session["id"] == "ses-" + bot else ("wrong", repr(session)))
+
+            def failed(exc: BaseException) -> None:
+                with lock:
+                    got.append(("error", repr(exc)))
+
+            def sync_work(kind: str, client: cbk.BotSessionClient, index: int) -> None:
+                try:
+                    for call in range(self.CALLS):
+                        bot, body, token = request(kind, index, call)
+                        record(client.create(bot, body), bot, body, token)
+                except BaseException as exc:  # recorded, so the assertion below shows it
+                    failed(exc)
+
+            async def async_calls(index: int) -> None:
+                for call in range(self.CALLS):
+                    bot, body, token = request("async", index, call)
+                    record(await async_client.create(bot, body), bot, body, token)
+
+            def async_work(index: int) -> None:
+                import asyncio
+
+                try:
+                    asyncio.run(async_calls(index))
+                except BaseException as exc:  # recorded, so the assertion below shows it
+                    failed(exc)
+
+            threads = [
+                threading.Thread(target=sync_work, args=("plain", plain, index)) for index in range(self.THREADS)
+            ]
+            threads += [threading.Thread(target=sync_work, args=("pooled", pooled, i)) for i in range(self.THREADS)]
+            threads += [threading.Thread(target=async_work, args=(index,)) for index in range(self.THREADS)]
+            started = time.monotonic()
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(300)
+            elapsed = time.monotonic() - started
+        self.assertEqual(sorted(got), sorted(expected))
+        self.assertEqual(len(got), 3 * self.THREADS * self.CALLS)
+        self.assertEqual(len(server.requests), len(got))
+        if os.environ.get("CBK_STRESS_REPORT"):
+            with open(os.environ["CBK_STRESS_REPORT"], "w") as report:
+                report.write(
+                    "%d threads x 3 clients x %d calls: %d answers, all matched, in %.1f s (GIL %s)\n"
+                    % (self.THREADS, self.CALLS, len(got), elapsed, "off" if free_threaded() else "on")
+                )
 
 
 class TestVendoring(unittest.TestCase):
@@ -1615,6 +1789,33 @@ class TestCommandLine(unittest.TestCase):
                 out = subprocess.run([sys.executable, *argv], cwd=str(HERE), capture_output=True, text=True, timeout=30)
                 self.assertEqual((out.returncode, out.stdout.strip()), (0, "chatbotkit-session " + cbk.__version__))
 
+    def test_exit_statuses_hold_when_stdout_or_stderr_is_full_or_closed(self) -> None:
+        dry = [sys.executable, str(MODULE_FILE), "bot", "--dry-run"]
+        cases = [
+            ("stdout full", dry, ">/dev/full", 1, "cannot write to stdout"),
+            ("stdout closed", dry, ">&-", 1, "cannot write to stdout"),
+            ("--version, stdout full", [*dry[:2], "--version"], ">/dev/full", 1, "cannot write to stdout"),
+            ("usage error, stderr closed", [*dry[:3], "--timeout", "0"], "2>&-", 2, ""),
+            ("no such flag, stderr closed", [*dry[:3], "--nope"], "2>&-", 2, ""),
+            ("stdout closed, stderr closed", dry, ">&- 2>&-", 1, ""),
+        ]
+        for name, argv, redirect, status, said in cases:
+            with self.subTest(name):
+                command = " ".join("'%s'" % part for part in argv) + " " + redirect
+                out = subprocess.run(
+                    ["sh", "-c", command],
+                    capture_output=True,
+                    text=True,
+                    env=clean_env(CHATBOTKIT_API_SECRET=SECRET),
+                    timeout=30,
+                )
+                self.assertEqual(out.returncode, status, out.stderr)
+                self.assertNotIn("Traceback", out.stderr)
+                self.assertNotIn("Exception ignored", out.stderr)
+                if said:
+                    self.assertEqual(out.stderr.count("\n"), 1, out.stderr)
+                    self.assertIn(said, out.stderr)
+
     def test_main_runs_as_a_process_without_traceback(self) -> None:
         out = subprocess.run(
             [sys.executable, str(MODULE_FILE), "bot"], capture_output=True, text=True, env=clean_env(), timeout=30
@@ -1959,6 +2160,13 @@ class TestEdgesAnswers(unittest.TestCase):
             b'{"id": "s", "conversationId": "", "token": "t", "expiresAt": 1}',
             b'{"id": "s", "conversationId": "c", "token": "", "expiresAt": 1}',
             b'{"id": "s", "conversationId": "c", "token": "t", "expiresAt": 1, "x": NaN}',
+            b'{"id": "s", "conversationId": "c", "token": "t", "expiresAt": 1' + b"0" * 400 + b"}",
+            b'{"id": "s", "conversationId": "c", "token": "t", "expiresAt": -1' + b"0" * 309 + b"}",
+            b'{"id": "s", "conversationId": "c", "token": "t", "expiresAt": 1, "messages": "hi"}',
+            b'{"id": "s", "conversationId": "c", "token": "t", "expiresAt": 1, "messages": [1]}',
+            b'{"id": "s", "conversationId": "c", "token": "t", "expiresAt": 1, "messages": [{"type": "bot"}]}',
+            b'{"id": "s", "conversationId": "c", "token": "t", "expiresAt": 1, "messages": [{"type": 1, "text": ""}]}',
+            b'{"id": "s", "conversationId": "c", "token": "t", "expiresAt": 1, "messages": null}',
         ]
         for body in bodies:
             with self.subTest(body=body):
@@ -1966,6 +2174,28 @@ class TestEdgesAnswers(unittest.TestCase):
                 with self.assertRaises(cbk.APIError) as caught:
                     client.create("bot")
                 self.assertEqual(caught.exception.code, "INVALID_RESPONSE")
+
+    def test_an_integer_too_large_for_a_float_is_not_a_session_anywhere(self) -> None:
+        body = b'{"id": "s", "conversationId": "c", "token": "t", "expiresAt": 1' + b"0" * 400 + b"}"
+        with LoopbackServer(lambda handler, record: reply(handler, 200, body)) as server:
+            out = subprocess.run(
+                [sys.executable, str(MODULE_FILE), "bot", "--base-url", server.url, "--retries", "0"],
+                capture_output=True,
+                text=True,
+                env=clean_env(CHATBOTKIT_API_SECRET=SECRET),
+                timeout=30,
+            )
+        self.assertEqual(out.returncode, 1, out.stderr)
+        self.assertEqual(out.stderr.count("\n"), 1, out.stderr)
+        self.assertIn("INVALID_RESPONSE", out.stderr)
+        status, _, err = TestCommandLine.run_cli(self, "bot", "--duration", "1" + "0" * 400, "--dry-run")  # type: ignore[arg-type]
+        self.assertEqual(status, 2)
+        self.assertIn("--duration must be a finite number", err)
+
+    def test_sessions_with_well_formed_messages_are_returned_whole(self) -> None:
+        session = dict(SESSION, messages=[{"type": "bot", "text": "Hi", "extra": 1}], more={"a": [1]})
+        transport = FakeTransport(json_response(200, session))
+        self.assertEqual(cbk.BotSessionClient(transport=transport).create("bot"), session)
 
     def test_control_characters_from_the_server_are_escaped_in_messages(self) -> None:
         body = json.dumps({"code": "BAD\nCODE", "message": "line one\nFORGED: two\x1b[2J\u2028"}).encode()
@@ -2220,11 +2450,11 @@ class TestAsyncClient(unittest.TestCase):
 
 
 class TestTotalTimeout(unittest.TestCase):
-    def clients(self, **options: Any) -> List[Callable[[], Any]]:
+    def clients(self, **options: Any) -> List[Callable[..., Any]]:
         """A create() for each client kind, synchronous in the caller's view."""
         sync = cbk.BotSessionClient(**options)
         asynchronous = cbk.AsyncBotSessionClient(**options)
-        return [lambda: sync.create("bot"), lambda: run_async(asynchronous.create("bot"))]
+        return [lambda bot="bot": sync.create(bot), lambda bot="bot": run_async(asynchronous.create(bot))]
 
     def test_a_hanging_api_is_cut_off_at_the_deadline(self) -> None:
         with LoopbackServer(slow_app(3)) as server:
@@ -2234,6 +2464,27 @@ class TestTotalTimeout(unittest.TestCase):
                     create()
                 self.assertLess(time.monotonic() - started, 1.0)
                 self.assertIn("total_timeout", caught.exception.message)
+
+    def test_the_last_answer_is_digested_within_the_budget(self) -> None:
+        # Valid sessions padded with small arrays, one just under the default max_response_bytes and one
+        # four times that: 0.2.0 took 2.5-3 s past a 1 s budget for the larger (the README promises 0.5 s).
+        head = b'{"id": "ses_1", "conversationId": "c", "token": "t", "expiresAt": 1, "x": ['
+        bodies = [head + b",".join([b"[1]"] * ((size - len(head)) // 4 - 1)) + b"]}" for size in (2**20, 2**22)]
+        self.assertLessEqual(len(bodies[0]), cbk.ClientOptions().max_response_bytes)
+
+        def late(handler: Any, record: Recorded) -> None:
+            time.sleep(0.7)
+            reply(handler, 200, bodies[int(record.path.split("/")[-3])])
+
+        with LoopbackServer(late) as server:
+            for index in range(len(bodies)):
+                for create in self.clients(base_url=server.url, retries=0, total_timeout=1.0):
+                    started = time.monotonic()
+                    try:
+                        self.assertEqual(create(str(index))["id"], "ses_1")
+                    except cbk.APIError as error:
+                        self.assertEqual((index, error.code), (1, "RESPONSE_TOO_LARGE"))
+                    self.assertLess(time.monotonic() - started, 1.0 + 0.5)
 
     def test_a_wait_past_the_deadline_is_not_slept(self) -> None:
         answer = json_response(503, {"message": "busy"}, {"Retry-After": "2"})
@@ -2685,6 +2936,19 @@ class TestLambdaExample(unittest.TestCase):
         self.assertEqual(answers[-1][0]["headers"]["Allow"], "POST")
         self.assertIn("only 'message' may be sent", json.loads(answers[2][0]["body"])["message"])
         self.assertEqual(server.requests, [])  # the caller cannot pick the bot, nor reach the API with a bad body
+
+    def test_any_body_a_browser_can_send_gets_a_documented_answer(self) -> None:
+        bodies = [
+            "[" * 100000 + "]" * 100000,
+            '{"message": ' + "[" * 100000 + "]" * 100000 + "}",
+            "{" * 100000,
+            '"\ud800"',
+        ]
+        with LoopbackServer() as server:
+            answers = self.http_answers([function_url_event(body) for body in bodies], server.url)
+        self.assertEqual([answer["statusCode"] for answer, _ in answers], [400] * len(bodies))
+        self.assertEqual(json.loads(answers[0][0]["body"])["code"], "BAD_REQUEST")
+        self.assertEqual(server.requests, [])
 
     def test_api_errors_are_502_and_a_hanging_api_504_before_the_deadline(self) -> None:
         def app(handler: Any, record: Recorded) -> None:

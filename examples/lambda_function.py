@@ -108,6 +108,8 @@ def _message_from_body(event: Dict[str, Any]) -> str:
         return ""
     try:
         payload = json.loads(body)
+    except RecursionError:  # a browser can send arrays nested a hundred thousand deep
+        raise ValueError("the body nests too deeply") from None
     except ValueError:
         raise ValueError("the body is not JSON") from None
     if not isinstance(payload, dict):
