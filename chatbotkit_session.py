@@ -166,7 +166,8 @@ class ChatBotKitError(Exception):
     """Base class of every error this module raises on purpose.
 
     ``message`` is a human-readable sentence and ``code`` a stable machine-readable string
-    (``NOT_AUTHENTICATED``, ``TIMEOUT``, ...). Bad input is not a ChatBotKitError: it raises the
+    (``NOT_AUTHENTICATED``, ``TIMEOUT``, ...); ``attempts`` is how many attempts the call made before
+    it raised (None on an error that no call raised). Bad input is not a ChatBotKitError: it raises the
     built-in ``ValueError`` or ``TypeError`` before any network I/O. Errors survive ``copy``,
     ``deepcopy`` and pickling (a process pool hands them back whole).
     """
@@ -175,6 +176,7 @@ class ChatBotKitError(Exception):
         super().__init__(message)
         self.message = message
         self.code = code
+        self.attempts: Optional[int] = None
 
     def __str__(self) -> str:
         return "%s: %s" % (self.code, self.message)
@@ -822,7 +824,7 @@ class ClientOptions:
                 sources[option] = variable
         values.update(overrides)
         if "secret" not in values:
-            raise ValueError("CHATBOTKIT_API_SECRET is not set: export it, or pass secret= to from_env()")
+            raise ValueError("CHATBOTKIT_API_SECRET is not set: export it, or pass secret=")
         try:
             return cls(**values)
         except (TypeError, ValueError) as exc:
@@ -1258,7 +1260,12 @@ class BotSessionMessage(TypedDict):
 
 
 class BotSessionCreateRequest(TypedDict, total=False):
-    """The body of createBotSession: every field optional; unknown fields are sent as given."""
+    """The body of createBotSession: every field optional.
+
+    Type checkers refuse a misspelt key or a wrongly typed value in a literal. At run time any mapping is
+    accepted, its known fields checked and unknown fields sent as given (fields the API may add later);
+    pass a dict built at run time as ``cast(BotSessionCreateRequest, payload)``.
+    """
 
     durationInSeconds: float
     messages: List[BotSessionMessage]
@@ -1492,6 +1499,15 @@ def _retry_after(headers: Mapping[str, str]) -> Optional[float]:
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
+def _should_retry(error: ChatBotKitError, retry_timeout: bool) -> bool:
+    """The retry policy: a status that says "try again" (with a wait, if it asks for one, of at most a
+    minute), or a failure to reach the server. Under ``retry_timeout=False`` only a failure where the
+    request cannot have reached the server whole: retrying anything else could create a second session."""
+    if isinstance(error, APIError):
+        return error.status in _RETRY_STATUSES and (error.retry_after or 0) <= _MAX_RETRY_AFTER_SECONDS
+    return isinstance(error, APIConnectionError) and (retry_timeout or not error.request_sent)
+
+
 def _backoff_delay(retry_delay: float, attempt: int, jitter: float) -> float:
     """Our own wait before retry number *attempt* + 1: doubling from *retry_delay*, capped, then shortened
     by up to a quarter (*jitter* in [0, 1)) so that many clients failing together do not retry together."""
@@ -1518,6 +1534,29 @@ def _logger() -> Any:
     import logging
 
     return logging.getLogger(_LOGGER_NAME)
+
+
+_LOG_LEVELS: Mapping[str, int] = MappingProxyType({"debug": 10, "info": 20})  # logging.DEBUG, logging.INFO
+_STDERR_HANDLER_NAME = _LOGGER_NAME + ".stderr"
+
+
+def _log_to_stderr(level: int) -> None:
+    """Send the library's log records at *level* and above to stderr, one line each (``CHATBOTKIT_LOG``,
+    the command line's ``--verbose``). The records never hold the secret: URLs are masked like errors."""
+    import logging  # only when asked for: see _logger
+
+    logger = logging.getLogger(_LOGGER_NAME)
+    logger.setLevel(min(level, logger.level or level))
+    if not any(handler.get_name() == _STDERR_HANDLER_NAME for handler in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.set_name(_STDERR_HANDLER_NAME)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+
+
+# CHATBOTKIT_LOG=debug or info: the library's records go to stderr, with no code (as OPENAI_LOG does).
+if os.environ.get("CHATBOTKIT_LOG", "").strip().lower() in _LOG_LEVELS:
+    _log_to_stderr(_LOG_LEVELS[os.environ["CHATBOTKIT_LOG"].strip().lower()])
 
 
 # What the core yields to a driver: a request to send (the driver sends back the HTTPResponse, or the
@@ -1566,8 +1605,8 @@ class _ClientCore:
         allow_insecure_http: bool = _UNSET,
     ) -> None:
         changes = _given(locals())
-        if options is None:
-            options = ClientOptions(**changes)
+        if options is None:  # with no secret given, the configuration is the environment's (from_env)
+            options = ClientOptions(**changes) if "secret" in changes else ClientOptions.from_env(**changes)
         elif not isinstance(options, ClientOptions):
             raise TypeError("options must be a ClientOptions, not %s" % type(options).__name__)
         elif changes:
@@ -1681,41 +1720,41 @@ class _ClientCore:
         options = self._options
         deadline = None if options.total_timeout is None else time.monotonic() + options.total_timeout
         attempts = options.retries + 1
-        for attempt in range(attempts):
-            timeout, capped = options.timeout, False
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise self._deadline_error(url)
-                if timeout is None or left < timeout:
-                    timeout, capped = left, True
-            started = time.monotonic()
-            outcome = yield HTTPRequest("POST", url, self._headers, body, timeout)
-            if isinstance(outcome, HTTPResponse):
-                self._log_attempt(url, str(outcome.status), started, attempt)
-                if 200 <= outcome.status < 300:
-                    return self._decoded(outcome, url, problem)
-                api_error = self._api_error(outcome, url)
-                error: ChatBotKitError = api_error
-                retry_after = api_error.retry_after
-                retryable = outcome.status in _RETRY_STATUSES and (retry_after or 0) <= _MAX_RETRY_AFTER_SECONDS
-                why = str(outcome.status)
-            else:
-                error = self._fail(outcome, url, timeout)
-                self._log_attempt(url, "failed (%s)" % error.code, started, attempt)
-                if capped and isinstance(error, APITimeoutError):
-                    raise self._deadline_error(url)
-                # Under retry_timeout=False only what cannot have reached the server whole is sent again.
-                retryable = isinstance(error, APIConnectionError) and (options.retry_timeout or not error.request_sent)
-                retry_after, why = None, error.code
-            if not retryable or attempt + 1 == attempts:
-                raise error
-            delay = self._retry_delay(attempt, retry_after)
-            if deadline is not None and time.monotonic() + delay >= deadline:
-                raise error  # the wait would end past total_timeout: the caller hears now, not later
-            self._log_retry(url, delay, why, attempt)
-            if delay > 0:
-                yield delay
+        made = 0  # attempts made: every error the call ends with says how many
+        try:
+            for attempt in range(attempts):
+                timeout, capped = options.timeout, False
+                if deadline is not None:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise self._deadline_error(url)
+                    if timeout is None or left < timeout:
+                        timeout, capped = left, True
+                started = time.monotonic()
+                outcome = yield HTTPRequest("POST", url, self._headers, body, timeout)
+                made = attempt + 1
+                if isinstance(outcome, HTTPResponse):
+                    self._log_attempt(url, str(outcome.status), started, attempt)
+                    if 200 <= outcome.status < 300:
+                        return self._decoded(outcome, url, problem)
+                    error: ChatBotKitError = self._api_error(outcome, url)
+                else:
+                    error = self._fail(outcome, url, timeout)
+                    self._log_attempt(url, "failed (%s)" % error.code, started, attempt)
+                    if capped and isinstance(error, APITimeoutError):
+                        raise self._deadline_error(url)
+                if not _should_retry(error, options.retry_timeout) or attempt + 1 == attempts:
+                    raise error
+                retry_after = error.retry_after if isinstance(error, APIError) else None
+                delay = self._retry_delay(attempt, retry_after)
+                if deadline is not None and time.monotonic() + delay >= deadline:
+                    raise error  # the wait would end past total_timeout: the caller hears now, not later
+                self._log_retry(url, delay, str(error.status) if isinstance(error, APIError) else error.code, attempt)
+                if delay > 0:
+                    yield delay
+        except ChatBotKitError as error:
+            error.attempts = made
+            raise
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _fail(self, outcome: _Outcome, url: str, timeout: Optional[float]) -> ChatBotKitError:
@@ -1926,9 +1965,7 @@ class AsyncBotSessionClient(_ClientCore):
     __slots__ = ()
     _accepts_async_transport = True
 
-    async def create(
-        self, bot_id: str, request: Union[BotSessionCreateRequest, Mapping[str, Any], None] = None
-    ) -> BotSessionCreateResponse:
+    async def create(self, bot_id: str, request: Optional[BotSessionCreateRequest] = None) -> BotSessionCreateResponse:
         """Create a session for bot *bot_id*; see ``create_bot_session`` for *request*, result and errors."""
         return await acreate_bot_session(self, bot_id, request)
 
@@ -1977,7 +2014,7 @@ def _session_call(client: _ClientCore, bot_id: str, request: Optional[Mapping[st
 
 
 def create_bot_session(
-    client: ChatBotKitClient, bot_id: str, request: Union[BotSessionCreateRequest, Mapping[str, Any], None] = None
+    client: ChatBotKitClient, bot_id: str, request: Optional[BotSessionCreateRequest] = None
 ) -> BotSessionCreateResponse:
     """Create a session for bot *bot_id* and return it: ``{id, conversationId, token, expiresAt, ...}``.
 
@@ -1995,7 +2032,7 @@ def create_bot_session(
 async def acreate_bot_session(
     client: AsyncBotSessionClient,
     bot_id: str,
-    request: Union[BotSessionCreateRequest, Mapping[str, Any], None] = None,
+    request: Optional[BotSessionCreateRequest] = None,
 ) -> BotSessionCreateResponse:
     """The asyncio form of ``create_bot_session``, for an ``AsyncBotSessionClient``."""
     if not isinstance(client, AsyncBotSessionClient):
@@ -2009,9 +2046,7 @@ class BotSessionClient(ChatBotKitClient):
 
     __slots__ = ()
 
-    def create(
-        self, bot_id: str, request: Union[BotSessionCreateRequest, Mapping[str, Any], None] = None
-    ) -> BotSessionCreateResponse:
+    def create(self, bot_id: str, request: Optional[BotSessionCreateRequest] = None) -> BotSessionCreateResponse:
         """Create a session for bot *bot_id*; see ``create_bot_session`` for *request*, result and errors."""
         return create_bot_session(self, bot_id, request)
 
@@ -2104,7 +2139,8 @@ def _run_cli(argv: List[str], environ: Mapping[str, str]) -> int:
     parser = argparse.ArgumentParser(
         prog=_PROG,
         description="Create a ChatBotKit bot session and print it as JSON. The secret comes from "
-        "CHATBOTKIT_API_SECRET (and CHATBOTKIT_API_RUNAS_USERID, CHATBOTKIT_API_BASE_URL are read too).",
+        "CHATBOTKIT_API_SECRET (and CHATBOTKIT_API_RUNAS_USERID, CHATBOTKIT_API_BASE_URL are read too); "
+        "CHATBOTKIT_LOG=debug or info logs to stderr.",
     )
     parser.add_argument("bot_id", metavar="BOT_ID", help="the bot to open a session with")
     parser.add_argument(
@@ -2135,11 +2171,16 @@ def _run_cli(argv: List[str], environ: Mapping[str, str]) -> int:
     parser.add_argument(
         "--dry-run", action="store_true", help="print the request instead of sending it (no secret needed)"
     )
+    parser.add_argument(
+        "--verbose", action="store_true", help="log each attempt and retry to stderr (as CHATBOTKIT_LOG=debug does)"
+    )
     parser.add_argument("--version", action="version", version="%(prog)s " + __version__)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # argparse has printed usage and error, or --help / --version
         return exit_.code if isinstance(exit_.code, int) else 2
+    if args.verbose:
+        _log_to_stderr(_LOG_LEVELS["debug"])
     try:
         request = _cli_request(args)
         client = BotSessionClient(_cli_options(args, environ))
@@ -2159,10 +2200,23 @@ def _run_cli(argv: List[str], environ: Mapping[str, str]) -> int:
     try:
         session = client._call(url, body, _session_problem)
     except ChatBotKitError as exc:
-        sys.stderr.write("%s: error: %s\n" % (_PROG, exc))
+        sys.stderr.write("%s: error: %s%s\n" % (_PROG, exc, _cli_error_detail(exc)))
         return 1
     sys.stdout.write(json.dumps(session, indent=2) + "\n")
     return 0
+
+
+def _cli_error_detail(error: ChatBotKitError) -> str:
+    """What the error line adds to the error: the wait a server asked for, and how many attempts were made."""
+    said: List[str] = []
+    retry_after = error.retry_after if isinstance(error, APIError) else None
+    if retry_after is not None:
+        said.append("the server asked to retry after %g s" % retry_after)
+        if retry_after > _MAX_RETRY_AFTER_SECONDS:
+            said[-1] += ", longer than the %g s this client waits" % _MAX_RETRY_AFTER_SECONDS
+    if error.attempts:
+        said.append("%d attempt%s" % (error.attempts, "" if error.attempts == 1 else "s"))
+    return " (%s)" % "; ".join(said) if said else ""
 
 
 def _cli_options(args: Any, environ: Mapping[str, str]) -> ClientOptions:

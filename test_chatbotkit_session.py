@@ -347,7 +347,12 @@ class TestModuleShape(unittest.TestCase):
             "print(sorted(set(sys.modules) - before - {'chatbotkit_session', '__future__'}))"
         )
         out = subprocess.run(
-            [sys.executable, "-I", "-S", "-c", code], cwd=str(HERE), capture_output=True, text=True, check=True
+            [sys.executable, "-I", "-S", "-c", code],
+            cwd=str(HERE),
+            capture_output=True,
+            text=True,
+            check=True,
+            env=clean_env(),  # CHATBOTKIT_LOG would load logging, as asked
         )
         self.assertEqual(out.stdout.strip(), "[]")
 
@@ -494,7 +499,7 @@ class TestWireFormat(unittest.TestCase):
 
     def test_no_request_sends_an_empty_object_and_no_secret_sends_no_authorization(self) -> None:
         transport = FakeTransport()
-        cbk.BotSessionClient(transport=transport).create("b")
+        cbk.BotSessionClient(secret="", transport=transport).create("b")
         self.assertEqual(transport.requests[0].body, b"{}")
         self.assertNotIn("authorization", transport.requests[0].headers)
 
@@ -549,6 +554,33 @@ class TestWireFormat(unittest.TestCase):
 
 
 class TestOptions(unittest.TestCase):
+    def test_clients_without_a_secret_read_the_environment_and_fail_without_one(self) -> None:
+        code = (
+            "import sys; sys.path.insert(0, '.'); import chatbotkit_session as c\n"
+            "for make in (c.BotSessionClient, c.AsyncBotSessionClient):\n"
+            "    try:\n"
+            "        client = make(timeout=5)\n"
+            "    except ValueError as error:\n"
+            "        print('ValueError', error)\n"
+            "    else:\n"
+            "        o = client.options\n"
+            "        print(o.secret == %r, o.base_url, o.run_as_user_id, o.timeout)\n"
+            "print(c.BotSessionClient(secret='').options.secret == '')\n" % SECRET
+        )
+        env = dict(
+            CHATBOTKIT_API_SECRET=SECRET, CHATBOTKIT_API_BASE_URL="https://eu.example", CHATBOTKIT_API_RUNAS_USERID="u1"
+        )
+        outputs = []
+        for environ in (env, {}):
+            out = subprocess.run(
+                [sys.executable, "-c", code], cwd=str(HERE), capture_output=True, text=True, env=clean_env(**environ)
+            )
+            self.assertEqual(out.returncode, 0, out.stderr)
+            outputs.append(out.stdout.splitlines())
+        self.assertEqual(outputs[0], ["True https://eu.example u1 5"] * 2 + ["True"])
+        missing = "ValueError CHATBOTKIT_API_SECRET is not set: export it, or pass secret="
+        self.assertEqual(outputs[1], [missing] * 2 + ["True"])
+
     def test_every_url_option_error_names_its_option_and_variable(self) -> None:
         cases = [
             ({"base_url": "https://[::1"}, "base_url"),
@@ -781,7 +813,9 @@ class TestInputValidation(unittest.TestCase):
 
     def test_keys_follow_the_json_module(self) -> None:
         transport = FakeTransport()
-        cbk.BotSessionClient(transport=transport).create("bot", {"meta": {1: "one", None: "none", "s": "s"}})
+        cbk.BotSessionClient(secret=SECRET, transport=transport).create(
+            "bot", {"meta": {1: "one", None: "none", "s": "s"}}
+        )
         self.assertEqual(json.loads(transport.requests[0].body), {"meta": {"1": "one", "null": "none", "s": "s"}})
 
     def test_secret_over_plain_http_is_refused_except_on_loopback(self) -> None:
@@ -797,7 +831,7 @@ class TestInputValidation(unittest.TestCase):
             with self.subTest(url=url):
                 cbk.BotSessionClient(secret="s", base_url=url)
         cbk.BotSessionClient(secret="s", base_url="http://example.com", allow_insecure_http=True)
-        cbk.BotSessionClient(base_url="http://example.com")  # no secret, nothing to leak
+        cbk.BotSessionClient(secret="", base_url="http://example.com")  # no secret, nothing to leak
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -873,7 +907,7 @@ class TestErrors(unittest.TestCase):
         self.assertIsNone(caught.exception.__context__)
 
     def test_unresolvable_host_is_a_connection_error(self) -> None:
-        client = cbk.BotSessionClient(base_url="http://no-such-host.invalid", retries=0, timeout=5)
+        client = cbk.BotSessionClient(secret="", base_url="http://no-such-host.invalid", retries=0, timeout=5)
         with self.assertRaisesRegex(cbk.APIConnectionError, "no-such-host.invalid:80"):
             client.create("bot")
 
@@ -928,7 +962,7 @@ class TestErrors(unittest.TestCase):
 
     def test_unexpected_transport_exceptions_propagate_unchanged(self) -> None:
         boom = RuntimeError("bug in a custom transport")
-        client = cbk.BotSessionClient(transport=FakeTransport(boom), retries=3)
+        client = cbk.BotSessionClient(secret=SECRET, transport=FakeTransport(boom), retries=3)
         with self.assertRaises(RuntimeError) as caught:
             client.create("bot")
         self.assertIs(caught.exception, boom)
@@ -946,7 +980,7 @@ class TestRetries(unittest.TestCase):
                 transport = FakeTransport(
                     json_response(status, {"code": "X", "message": "busy"}), json_response(200, SESSION)
                 )
-                session = cbk.BotSessionClient(transport=transport, retry_delay=0).create("bot")
+                session = cbk.BotSessionClient(secret=SECRET, transport=transport, retry_delay=0).create("bot")
                 self.assertEqual(session["id"], "ses_1")
                 self.assertEqual(len(transport.requests), 2)
 
@@ -972,7 +1006,7 @@ class TestRetries(unittest.TestCase):
         with cbk.KeepAliveTransport() as pool:
             for transport in (cbk.UrllibTransport(), pool):
                 client = cbk.BotSessionClient(
-                    base_url=url, transport=transport, retries=2, retry_delay=0, retry_timeout=False
+                    secret=SECRET, base_url=url, transport=transport, retries=2, retry_delay=0, retry_timeout=False
                 )
                 with self.subTest(transport=transport), self.assertLogs("chatbotkit_session", "INFO") as logs:
                     with self.assertRaises(cbk.APIConnectionError) as caught:
@@ -992,7 +1026,7 @@ class TestRetries(unittest.TestCase):
         for failure, requests in outcomes:
             with self.subTest(failure=repr(failure)):
                 transport = FakeTransport(failure, json_response(200, SESSION))
-                client = cbk.BotSessionClient(transport=transport, retry_delay=0, retry_timeout=False)
+                client = cbk.BotSessionClient(secret=SECRET, transport=transport, retry_delay=0, retry_timeout=False)
                 if requests == 2:
                     self.assertEqual(client.create("bot")["id"], "ses_1")
                 else:
@@ -1001,14 +1035,16 @@ class TestRetries(unittest.TestCase):
                     self.assertTrue(caught.exception.request_sent)
                 self.assertEqual(len(transport.requests), requests)
                 transport = FakeTransport(failure, json_response(200, SESSION))  # the default retries all of them
-                self.assertEqual(cbk.BotSessionClient(transport=transport, retry_delay=0).create("bot")["id"], "ses_1")
+                self.assertEqual(
+                    cbk.BotSessionClient(secret=SECRET, transport=transport, retry_delay=0).create("bot")["id"], "ses_1"
+                )
 
     def test_other_statuses_are_not_retried(self) -> None:
         for status in (400, 401, 403, 404, 409, 413, 422, 501):
             with self.subTest(status=status):
                 transport = FakeTransport(json_response(status, {}), json_response(200, SESSION))
                 with self.assertRaises(cbk.APIError):
-                    cbk.BotSessionClient(transport=transport, retry_delay=0).create("bot")
+                    cbk.BotSessionClient(secret=SECRET, transport=transport, retry_delay=0).create("bot")
                 self.assertEqual(len(transport.requests), 1)
 
     def test_retries_exhausted_raise_the_last_error(self) -> None:
@@ -1023,16 +1059,18 @@ class TestRetries(unittest.TestCase):
         transport = FakeTransport(
             cbk.APIConnectionError("reset"), cbk.APIConnectionError("reset"), json_response(200, SESSION)
         )
-        self.assertEqual(cbk.BotSessionClient(transport=transport, retry_delay=0).create("b")["id"], "ses_1")
+        self.assertEqual(
+            cbk.BotSessionClient(secret=SECRET, transport=transport, retry_delay=0).create("b")["id"], "ses_1"
+        )
         self.assertEqual(len(transport.requests), 3)
 
     def test_timeouts_are_retried_only_with_retry_timeout(self) -> None:
         transport = FakeTransport(cbk.APITimeoutError("slow"), json_response(200, SESSION))
-        cbk.BotSessionClient(transport=transport, retry_delay=0).create("b")
+        cbk.BotSessionClient(secret=SECRET, transport=transport, retry_delay=0).create("b")
         self.assertEqual(len(transport.requests), 2)
         transport = FakeTransport(cbk.APITimeoutError("slow"), json_response(200, SESSION))
         with self.assertRaises(cbk.APITimeoutError):
-            cbk.BotSessionClient(transport=transport, retry_delay=0, retry_timeout=False).create("b")
+            cbk.BotSessionClient(secret=SECRET, transport=transport, retry_delay=0, retry_timeout=False).create("b")
         self.assertEqual(len(transport.requests), 1)
 
     def test_backoff_doubles_caps_and_jitters(self) -> None:
@@ -1044,7 +1082,7 @@ class TestRetries(unittest.TestCase):
     def test_backoff_is_slept(self) -> None:
         transport = FakeTransport(json_response(503, {}), json_response(503, {}), json_response(200, SESSION))
         started = time.monotonic()
-        cbk.BotSessionClient(transport=transport, retry_delay=0.08).create("b")
+        cbk.BotSessionClient(secret=SECRET, transport=transport, retry_delay=0.08).create("b")
         elapsed = time.monotonic() - started
         self.assertGreaterEqual(elapsed, (0.08 + 0.16) * 0.75)
         self.assertLess(elapsed, 2)
@@ -1087,7 +1125,7 @@ class TestRetries(unittest.TestCase):
         )
         started = time.monotonic()
         with self.assertRaises(cbk.APIError) as caught:
-            cbk.BotSessionClient(transport=transport).create("b")
+            cbk.BotSessionClient(secret=SECRET, transport=transport).create("b")
         self.assertLess(time.monotonic() - started, 1)
         self.assertEqual(len(transport.requests), 1)
         self.assertEqual(caught.exception.retry_after, 3600.0)
@@ -1095,12 +1133,12 @@ class TestRetries(unittest.TestCase):
     def test_retry_after_is_reported_on_final_errors(self) -> None:
         transport = FakeTransport(json_response(429, {}, {"Retry-After": "0"}))
         with self.assertRaises(cbk.APIError) as caught:
-            cbk.BotSessionClient(transport=transport, retries=1).create("b")
+            cbk.BotSessionClient(secret=SECRET, transport=transport, retries=1).create("b")
         self.assertEqual(caught.exception.retry_after, 0.0)
         self.assertEqual(len(transport.requests), 2)
         error = self.assertRaises(cbk.APIError)
         with error:
-            cbk.BotSessionClient(transport=FakeTransport(json_response(400, {})), retries=0).create("b")
+            cbk.BotSessionClient(secret=SECRET, transport=FakeTransport(json_response(400, {})), retries=0).create("b")
         self.assertIsNone(error.exception.retry_after)
 
     def test_retries_are_logged_at_info_and_attempts_at_debug(self) -> None:
@@ -1775,13 +1813,66 @@ class TestCommandLine(unittest.TestCase):
                 "bot1", "--retries", "0", CHATBOTKIT_API_SECRET=SECRET, CHATBOTKIT_API_BASE_URL=server.url
             )
         self.assertEqual((status, out), (1, ""))
-        self.assertEqual(err, "chatbotkit-session: error: NOT_AUTHORIZED (HTTP 403): no access for Bearer ***\n")
+        self.assertEqual(
+            err, "chatbotkit-session: error: NOT_AUTHORIZED (HTTP 403): no access for Bearer *** (1 attempt)\n"
+        )
         status, out, err = self.run_cli(
             "bot1", "--retries", "0", "--base-url", "http://127.0.0.1:%d" % unused_port(), CHATBOTKIT_API_SECRET=SECRET
         )
         self.assertEqual(status, 1)
         self.assertEqual(len(err.splitlines()), 1)
         self.assertIn("CONNECTION_ERROR", err)
+
+    def test_a_refused_long_retry_after_shows_the_wait_and_the_attempts(self) -> None:
+        def busy(handler: Any, record: Recorded) -> None:
+            json_reply(handler, 429, {"message": "slow down"}, [("Retry-After", "120")])
+
+        with LoopbackServer(busy) as server:
+            status, _, err = self.run_cli(
+                "bot1", "--retries", "3", CHATBOTKIT_API_SECRET=SECRET, CHATBOTKIT_API_BASE_URL=server.url
+            )
+        self.assertEqual(status, 1)
+        self.assertEqual(
+            err,
+            "chatbotkit-session: error: TOO_MANY_REQUESTS (HTTP 429): slow down (the server asked to retry after "
+            "120 s, longer than the 60 s this client waits; 1 attempt)\n",
+        )
+
+    def test_verbose_and_chatbotkit_log_show_attempts_and_retries_on_stderr_without_the_secret(self) -> None:
+        def flaky(handler: Any, record: Recorded) -> None:
+            if len(server.requests) == 1:
+                json_reply(handler, 503, {"message": "echo " + SECRET})
+            else:
+                session_app(handler, record)
+
+        runs = [(["--verbose"], {}), ([], {"CHATBOTKIT_LOG": "debug"}), ([], {"CHATBOTKIT_LOG": "INFO"})]
+        for flags, env in runs:
+            with self.subTest(flags=flags, env=env), LoopbackServer(flaky) as server:
+                out = subprocess.run(
+                    [sys.executable, str(MODULE_FILE), "bot1", "--base-url", server.url, *flags],
+                    capture_output=True,
+                    text=True,
+                    env=clean_env(CHATBOTKIT_API_SECRET=SECRET, **env),
+                    timeout=30,
+                )
+                self.assertEqual(out.returncode, 0, out.stderr)
+                self.assertEqual(json.loads(out.stdout)["id"], "ses_1")
+                retries = [line for line in out.stderr.splitlines() if " INFO retrying POST " in line]
+                attempts = [line for line in out.stderr.splitlines() if " DEBUG POST " in line]
+                self.assertEqual(len(retries), 1, out.stderr)
+                self.assertIn("after 503 (attempt 2 of 4)", retries[0])
+                self.assertEqual(len(attempts), 0 if env.get("CHATBOTKIT_LOG") == "INFO" else 2, out.stderr)
+                for form in secret_forms():
+                    self.assertNotIn(form, out.stderr)
+        quiet = subprocess.run(
+            [sys.executable, str(MODULE_FILE), "bot1", "--dry-run"],
+            capture_output=True,
+            text=True,
+            env=clean_env(CHATBOTKIT_LOG="verbose"),
+            timeout=30,
+        )
+        self.assertEqual(quiet.returncode, 0)
+        self.assertNotIn("DEBUG", quiet.stderr)
 
     def test_entry_points_report_the_version(self) -> None:
         for argv in ([str(MODULE_FILE), "--version"], ["-m", "chatbotkit_session", "--version"]):
@@ -2061,7 +2152,9 @@ class TestEdgesExceptionTypes(unittest.TestCase):
         deep = b"[" * 1000 + b"]" * 1000
         for status in (200, 500):
             with self.subTest(status=status):
-                client = cbk.BotSessionClient(transport=FakeTransport(cbk.HTTPResponse(status, {}, deep)), retries=0)
+                client = cbk.BotSessionClient(
+                    secret=SECRET, transport=FakeTransport(cbk.HTTPResponse(status, {}, deep)), retries=0
+                )
                 with self.assertRaises(cbk.APIError) as caught:
                     client.create("bot")
                 self.assertEqual(caught.exception.status, status)
@@ -2070,7 +2163,9 @@ class TestEdgesExceptionTypes(unittest.TestCase):
                     self.assertIn("nest", caught.exception.message)
         nested_session = dict(SESSION, meta=json.loads("[" * 80 + "]" * 80))
         with self.assertRaisesRegex(cbk.APIError, "INVALID_RESPONSE"):
-            cbk.BotSessionClient(transport=FakeTransport(json_response(200, nested_session))).create("bot")
+            cbk.BotSessionClient(secret=SECRET, transport=FakeTransport(json_response(200, nested_session))).create(
+                "bot"
+            )
 
     def test_broken_framing_is_a_connection_error_with_either_transport(self) -> None:
         answers = {
@@ -2085,7 +2180,9 @@ class TestEdgesExceptionTypes(unittest.TestCase):
                 with self.subTest(answer=name, transport=transport.__name__), RawServer(
                     lambda i, r, data=data: data
                 ) as server:
-                    client = cbk.BotSessionClient(base_url=server.url, retries=0, timeout=5, transport=transport())
+                    client = cbk.BotSessionClient(
+                        secret=SECRET, base_url=server.url, retries=0, timeout=5, transport=transport()
+                    )
                     with self.assertRaises(cbk.ChatBotKitError) as caught:
                         client.create("bot")
                     if isinstance(client.options.transport, cbk.KeepAliveTransport):
@@ -2118,7 +2215,10 @@ class TestEdgesExceptionTypes(unittest.TestCase):
     def test_endpoint_paths_with_spaces_or_non_ascii_are_sent_percent_encoded(self) -> None:
         transport = FakeTransport()
         cbk.BotSessionClient(
-            transport=transport, endpoints={TEMPLATE_KEY: "/my api/\u00e9t\u00e9/{botId}"}, base_url="http://h"
+            secret="",
+            transport=transport,
+            endpoints={TEMPLATE_KEY: "/my api/\u00e9t\u00e9/{botId}"},
+            base_url="http://h",
         ).create("b 1")
         self.assertEqual(transport.requests[0].url, "http://h/my%20api/%C3%A9t%C3%A9/b%201")
 
@@ -2137,13 +2237,13 @@ class TestEdgesExceptionTypes(unittest.TestCase):
         for request, field in cases:
             with self.subTest(field=field):
                 with self.assertRaises(ValueError) as caught:
-                    cbk.BotSessionClient(transport=never_called).create("bot", request)
+                    cbk.BotSessionClient(secret=SECRET, transport=never_called).create("bot", request)
                 self.assertIn(field, str(caught.exception))
 
     def test_unexpected_transport_bugs_propagate_unchanged(self) -> None:
         bug = RuntimeError("a bug in the caller's transport")
         with self.assertRaises(RuntimeError) as caught:
-            cbk.BotSessionClient(transport=FakeTransport(bug)).create("bot")
+            cbk.BotSessionClient(secret=SECRET, transport=FakeTransport(bug)).create("bot")
         self.assertIs(caught.exception, bug)
 
 
@@ -2170,7 +2270,7 @@ class TestEdgesAnswers(unittest.TestCase):
         ]
         for body in bodies:
             with self.subTest(body=body):
-                client = cbk.BotSessionClient(transport=FakeTransport(cbk.HTTPResponse(200, {}, body)))
+                client = cbk.BotSessionClient(secret=SECRET, transport=FakeTransport(cbk.HTTPResponse(200, {}, body)))
                 with self.assertRaises(cbk.APIError) as caught:
                     client.create("bot")
                 self.assertEqual(caught.exception.code, "INVALID_RESPONSE")
@@ -2195,12 +2295,14 @@ class TestEdgesAnswers(unittest.TestCase):
     def test_sessions_with_well_formed_messages_are_returned_whole(self) -> None:
         session = dict(SESSION, messages=[{"type": "bot", "text": "Hi", "extra": 1}], more={"a": [1]})
         transport = FakeTransport(json_response(200, session))
-        self.assertEqual(cbk.BotSessionClient(transport=transport).create("bot"), session)
+        self.assertEqual(cbk.BotSessionClient(secret=SECRET, transport=transport).create("bot"), session)
 
     def test_control_characters_from_the_server_are_escaped_in_messages(self) -> None:
         body = json.dumps({"code": "BAD\nCODE", "message": "line one\nFORGED: two\x1b[2J\u2028"}).encode()
         with self.assertRaises(cbk.APIError) as caught:
-            cbk.BotSessionClient(transport=FakeTransport(cbk.HTTPResponse(400, {"X-A": "b\x85c"}, body))).create("b")
+            cbk.BotSessionClient(
+                secret=SECRET, transport=FakeTransport(cbk.HTTPResponse(400, {"X-A": "b\x85c"}, body))
+            ).create("b")
         error = caught.exception
         self.assertEqual(error.message, "line one\\x0aFORGED: two\\x1b[2J\\u2028")
         self.assertEqual(error.code, "BAD\\x0aCODE")
@@ -2221,7 +2323,7 @@ class TestEdgesDeliveryAndLoopback(unittest.TestCase):
                     used = transport()
                     self.addCleanup(getattr(used, "close", lambda: None))
                     client = cbk.BotSessionClient(
-                        base_url=server.url, retries=retries, retry_delay=0, timeout=5, transport=used
+                        secret=SECRET, base_url=server.url, retries=retries, retry_delay=0, timeout=5, transport=used
                     )
                     with self.assertRaises(cbk.APIConnectionError):
                         client.create("bot")
@@ -2328,7 +2430,7 @@ class TestAsyncClient(unittest.TestCase):
         self.assertEqual([record.headers.get("x-runas-user-id") for record in server.requests], [None, "alice"])
         self.assertEqual(server.requests[0].headers["authorization"], "Bearer " + SECRET)
         with self.assertRaises(TypeError):
-            run_async(cbk.acreate_bot_session(cbk.BotSessionClient(), "bot"))  # type: ignore[arg-type]
+            run_async(cbk.acreate_bot_session(cbk.BotSessionClient(secret=SECRET), "bot"))  # type: ignore[arg-type]
 
     def test_fifty_concurrent_creates_never_block_the_loop(self) -> None:
         import asyncio
@@ -2363,12 +2465,12 @@ class TestAsyncClient(unittest.TestCase):
 
         async def main() -> Any:
             threads.append(threading.get_ident())
-            return await cbk.AsyncBotSessionClient(transport=transport).create("bot")
+            return await cbk.AsyncBotSessionClient(secret=SECRET, transport=transport).create("bot")
 
         self.assertEqual(run_async(main())["id"], "ses_1")
         self.assertEqual(len(set(threads)), 1)
         with self.assertRaisesRegex(TypeError, "AsyncBotSessionClient"):
-            cbk.BotSessionClient(transport=transport)
+            cbk.BotSessionClient(secret=SECRET, transport=transport)
 
     def test_retries_wait_with_asyncio_sleep_and_keep_the_loop_free(self) -> None:
         import asyncio
@@ -2384,7 +2486,7 @@ class TestAsyncClient(unittest.TestCase):
             stop, lags = asyncio.Event(), []  # type: ignore[var-annotated]
             beat = asyncio.ensure_future(heartbeat(stop, lags))
             started = time.monotonic()
-            session = await cbk.AsyncBotSessionClient(transport=transport, retry_delay=0.1).create("bot")
+            session = await cbk.AsyncBotSessionClient(secret=SECRET, transport=transport, retry_delay=0.1).create("bot")
             elapsed = time.monotonic() - started
             stop.set()
             await beat
@@ -2431,7 +2533,11 @@ class TestAsyncClient(unittest.TestCase):
 
         started = time.monotonic()
         with self.assertRaises(cbk.APITimeoutError):
-            run_async(cbk.AsyncBotSessionClient(transport=hangs, timeout=0.1, retries=1, retry_delay=0).create("bot"))
+            run_async(
+                cbk.AsyncBotSessionClient(secret=SECRET, transport=hangs, timeout=0.1, retries=1, retry_delay=0).create(
+                    "bot"
+                )
+            )
         self.assertLess(time.monotonic() - started, 1.0)
 
     def test_same_errors_and_secrecy_as_the_sync_client(self) -> None:
@@ -2446,12 +2552,13 @@ class TestAsyncClient(unittest.TestCase):
                 for text in reachable_texts(caught.exception):
                     self.assertNotIn(SECRET, text)
         with self.assertRaisesRegex(TypeError, "request.meta"):
-            run_async(cbk.AsyncBotSessionClient(transport=never_called).create("bot", {"meta": [1]}))
+            run_async(cbk.AsyncBotSessionClient(secret=SECRET, transport=never_called).create("bot", {"meta": [1]}))
 
 
 class TestTotalTimeout(unittest.TestCase):
     def clients(self, **options: Any) -> List[Callable[..., Any]]:
         """A create() for each client kind, synchronous in the caller's view."""
+        options.setdefault("secret", SECRET)
         sync = cbk.BotSessionClient(**options)
         asynchronous = cbk.AsyncBotSessionClient(**options)
         return [lambda bot="bot": sync.create(bot), lambda bot="bot": run_async(asynchronous.create(bot))]
@@ -2497,12 +2604,14 @@ class TestTotalTimeout(unittest.TestCase):
 
     def test_each_attempt_gets_the_smaller_of_timeout_and_the_time_left(self) -> None:
         transport = FakeTransport(json_response(500, {}), json_response(200, SESSION))
-        cbk.BotSessionClient(transport=transport, timeout=10, total_timeout=2, retry_delay=0.2).create("bot")
+        cbk.BotSessionClient(secret=SECRET, transport=transport, timeout=10, total_timeout=2, retry_delay=0.2).create(
+            "bot"
+        )
         first, second = (request.timeout for request in transport.requests)
         self.assertTrue(1.9 < first <= 2.0, first)
         self.assertTrue(1.5 < second < first - 0.1, (first, second))
         transport = FakeTransport()
-        cbk.BotSessionClient(transport=transport, timeout=0.5, total_timeout=2).create("bot")
+        cbk.BotSessionClient(secret=SECRET, transport=transport, timeout=0.5, total_timeout=2).create("bot")
         self.assertEqual(transport.requests[0].timeout, 0.5)
 
     def test_timeouts_inside_the_deadline_are_retried_as_usual(self) -> None:
@@ -2514,7 +2623,7 @@ class TestTotalTimeout(unittest.TestCase):
         self.assertEqual(len(server.requests), 3)
 
     def test_extend_with_a_budget_is_cheap(self) -> None:
-        for client in (cbk.BotSessionClient(), cbk.AsyncBotSessionClient()):
+        for client in (cbk.BotSessionClient(secret=SECRET), cbk.AsyncBotSessionClient(secret=SECRET)):
             with self.subTest(client=type(client).__name__):
                 budget = client.extend(total_timeout=2.5)
                 self.assertIs(type(budget), type(client))

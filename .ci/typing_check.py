@@ -25,7 +25,8 @@ from typing import Dict, List, Set, Tuple
 
 CORRECT = """\
 import asyncio
-from typing import List
+import json
+from typing import Any, Dict, List, cast
 
 from {module} import (
     AsyncBotSessionClient,
@@ -34,6 +35,7 @@ from {module} import (
     BotSessionCreateResponse,
     ClientOptions,
     KeepAliveTransport,
+    acreate_bot_session,
     create_bot_session,
 )
 
@@ -47,19 +49,22 @@ expires: float = session["expiresAt"]
 again = create_bot_session(client, "bot_2", {{"meta": {{"page": "/"}}}})
 ids: List[str] = [again["id"], again["conversationId"]]
 pooled = BotSessionClient(secret="sk", transport=KeepAliveTransport())
+payload: Dict[str, Any] = json.loads('{{"durationInSeconds": 600}}')  # a dict built at run time
+dynamic = client.create("bot_4", cast(BotSessionCreateRequest, payload))
 
 
 async def handler() -> str:
     aclient = AsyncBotSessionClient(secret="sk").extend(total_timeout=2.5)
-    answer = await aclient.create("bot_3")
-    return answer["token"]
+    answer = await aclient.create("bot_3", {{"messages": [{{"type": "user", "text": "Hi"}}]}})
+    again = await acreate_bot_session(aclient, "bot_3", {{"durationInSeconds": 60.5}})
+    return answer["token"] + again["token"]
 
 
 print(token, expires, ids, pooled, asyncio.run(handler()))
 """
 
 FAULTY = """\
-from {module} import AsyncBotSessionClient, BotSessionClient, ClientOptions
+from {module} import AsyncBotSessionClient, BotSessionClient, ClientOptions, acreate_bot_session, create_bot_session
 
 client = BotSessionClient(secret="sk")
 wrong_name = BotSessionClient(secre="sk")  # mistake: a misspelt option
@@ -72,6 +77,16 @@ token = session["tokne"]  # mistake: a misspelt response key
 other = client.create(123)  # mistake: an int bot id
 extended: BotSessionClient = client.extend(retries=1)
 same_class: AsyncBotSessionClient = client.extend(retries=1)  # mistake: extend returns the receiver's type
+bad_key = client.create("bot", {{"durationInSecs": 60}})  # mistake: a misspelt request key
+bad_message = client.create("bot", {{"messages": [{{"type": "user", "txt": "Hi"}}]}})  # mistake: a misspelt message key
+bad_value = client.create("bot", {{"durationInSeconds": "3600"}})  # mistake: a wrongly typed request field
+bad_function = create_bot_session(client, "bot", {{"meta": 1}})  # mistake: a wrongly typed field, function form
+
+
+async def later() -> None:
+    aclient = AsyncBotSessionClient(secret="sk")
+    await aclient.create("bot", {{"durationInSecs": 60}})  # mistake: a misspelt request key, asyncio
+    await acreate_bot_session(aclient, "bot", {{"messages": [{{"text": "Hi"}}]}})  # mistake: a message without type
 """
 
 LAYOUTS = ("wheel installed", "vendored", "beside the script")
