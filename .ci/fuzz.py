@@ -100,7 +100,7 @@ def names_a_field(error: Exception, fields: List[str]) -> bool:
 
 def check_requests_from_schema(schema: Dict[str, Any]) -> None:
     recorder = Recorder()
-    client = cbk.BotSessionClient(transport=recorder)
+    client = cbk.BotSessionClient(secret=SECRET, transport=recorder)
 
     @settings(FAST, max_examples=1500)
     @given(from_schema(schema))
@@ -113,7 +113,7 @@ def check_requests_from_schema(schema: Dict[str, Any]) -> None:
 
 def check_arbitrary_values() -> None:
     recorder = Recorder()
-    client = cbk.BotSessionClient(transport=recorder)
+    client = cbk.BotSessionClient(secret=SECRET, transport=recorder)
 
     @settings(FAST, max_examples=3000)
     @given(anything, st.sampled_from(["request", "meta", "messages", "durationInSeconds", "bot_id"]))
