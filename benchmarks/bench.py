@@ -3,6 +3,8 @@
 
     python benchmarks/bench.py [--calls 300] [--runs 7] [--cold-runs 21] [--cold-only]
                                [--pythons /path/to/python3.8 /path/to/python3.13 ...]
+    python benchmarks/bench.py --async-scale [--concurrency 100 500 1000] [--rounds 10]
+    python benchmarks/bench.py --instructions [--calls 200]
 
 A loopback server in its own process (asyncio, HTTP/1.1 keep-alive, plain and TLS) answers every
 create with a fixed session. Per-call time (median over --runs runs of --calls creates) is printed for:
@@ -12,12 +14,25 @@ requests.Session and httpx.Client when importable. Then whole-process cold start
 import, one create) against the same hand-written urllib script, timing the interpreter binary itself,
 and counting its instructions with callgrind under ``python -I -S`` for each interpreter of --pythons
 (default: this one).
+
+--async-scale: the server answers each create after 50 ms; at each concurrency, that many tasks create
+sessions in turn for --rounds rounds, with AsyncBotSessionClient's default transport, aiohttp (a
+ClientSession with an unlimited connector, the same headers and body, the JSON decoded) and a minimal
+hand-written asyncio client (one connection per task), each in its own event loop, while a 10 ms
+heartbeat task records how late the loop lets it run. Printed: calls/s, client CPU per call, p99
+latency and the heartbeat's worst lag.
+
+--instructions: instructions per warm call under callgrind (the difference between two runs of the
+same client making N and 2N calls, the server in its own process outside valgrind): KeepAliveTransport
+against one kept-alive http.client connection, over plain HTTP and TLS; AsyncBotSessionClient against
+aiohttp at 100 concurrent creates.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import http.client
 import json
 import os
@@ -57,7 +72,9 @@ SAME_HEADERS = {
 
 
 class _SessionProtocol(asyncio.Protocol):
-    """Answers each POST with the fixed session; keeps the connection unless asked to close."""
+    """Answers each POST with the fixed session (after DELAY seconds); keeps the connection unless asked to close."""
+
+    DELAY = 0.0
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
@@ -79,16 +96,26 @@ class _SessionProtocol(asyncio.Protocol):
                 return
             self.buffer = self.buffer[end + 4 + length :]
             close = "connection: close" in head
-            self.transport.write(
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n%s"
-                % (len(SESSION), b"Connection: close\r\n" if close else b"", SESSION)
+            answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n%s" % (
+                len(SESSION),
+                b"Connection: close\r\n" if close else b"",
+                SESSION,
             )
+            if self.DELAY:
+                asyncio.get_running_loop().call_later(self.DELAY, self._answer, answer)
+                return
+            self.transport.write(answer)
             if close:
                 self.transport.close()
                 return
 
+    def _answer(self, answer: bytes) -> None:
+        if not self.transport.is_closing():
+            self.transport.write(answer)
 
-def serve(tls: bool) -> None:
+
+def serve(tls: bool, delay: float = 0.0) -> None:
+    _SessionProtocol.DELAY = delay
     context = None
     if tls:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -96,7 +123,7 @@ def serve(tls: bool) -> None:
 
     async def main() -> None:
         server = await asyncio.get_running_loop().create_server(
-            _SessionProtocol, "127.0.0.1", 0, ssl=context, backlog=512
+            _SessionProtocol, "127.0.0.1", 0, ssl=context, backlog=4096
         )
         print(server.sockets[0].getsockname()[1], flush=True)
         await server.serve_forever()
@@ -114,9 +141,11 @@ def _pem_file(name: str, text: str) -> str:
     return path
 
 
-def start_server(tls: bool) -> Tuple[subprocess.Popen, int]:  # type: ignore[type-arg]
+def start_server(tls: bool, delay: float = 0.0) -> Tuple[subprocess.Popen, int]:  # type: ignore[type-arg]
     process = subprocess.Popen(
-        [sys.executable, __file__, "--serve", "tls" if tls else "plain"], stdout=subprocess.PIPE, text=True
+        [sys.executable, __file__, "--serve", "tls" if tls else "plain", "--delay", str(delay)],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert process.stdout is not None
     return process, int(process.stdout.readline())
@@ -287,6 +316,230 @@ def cold_start(scripts: Dict[str, str], base: str, runs: int, flags: List[str]) 
 
 
 # ---------------------------------------------------------------------------------------------------------
+# asyncio at scale
+# ---------------------------------------------------------------------------------------------------------
+
+
+def more_files() -> None:
+    """A thousand connections in each process need more descriptors than the usual soft limit of 1024."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 16384 if hard == resource.RLIM_INFINITY else min(hard, 16384)
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+AsyncMaker = Callable[[str], Any]  # base URL -> async context manager yielding "await one create"
+
+
+@contextlib.asynccontextmanager
+async def our_async_client(base: str) -> Any:
+    async with cbk.AsyncBotSessionClient(secret=SECRET, base_url=base, retries=0, timeout=60) as client:
+        yield lambda: client.create("bot_123", REQUEST)
+
+
+@contextlib.asynccontextmanager
+async def aiohttp_client(base: str) -> Any:
+    import aiohttp  # type: ignore[import-not-found]
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), headers=SAME_HEADERS) as session:
+        body = json.dumps(REQUEST).encode()
+
+        async def create() -> Any:
+            async with session.post(base + PATH, data=body, timeout=aiohttp.ClientTimeout(total=60)) as response:
+                return await response.json()
+
+        yield create
+
+
+@contextlib.asynccontextmanager
+async def hand_written_asyncio(base: str) -> Any:
+    """The floor: one connection per task, the request bytes made once, just enough parsing."""
+    host, port = base.split("//")[1].split(":")
+    body = json.dumps(REQUEST).encode()
+    head = "".join("%s: %s\r\n" % pair for pair in SAME_HEADERS.items())
+    request = "POST %s HTTP/1.1\r\nHost: %s:%s\r\n%sContent-Length: %d\r\n\r\n" % (PATH, host, port, head, len(body))
+    data = request.encode() + body
+    connections: Dict[Any, Any] = {}
+
+    async def create() -> Any:
+        task = asyncio.current_task()
+        if task not in connections:
+            connections[task] = await asyncio.open_connection(host, int(port))
+        reader, writer = connections[task]
+        writer.write(data)
+        answer = await reader.readuntil(b"\r\n\r\n")
+        length = int(answer.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+        return json.loads(await reader.readexactly(length))
+
+    try:
+        yield create
+    finally:
+        for _, writer in connections.values():
+            writer.close()
+
+
+async def _heartbeat(stop: asyncio.Event, lags: List[float]) -> None:
+    loop = asyncio.get_running_loop()
+    while not stop.is_set():
+        before = loop.time()
+        await asyncio.sleep(0.01)
+        lags.append(loop.time() - before - 0.01)
+
+
+async def _scale_run(maker: AsyncMaker, base: str, concurrency: int, rounds: int) -> Dict[str, float]:
+    async with maker(base) as create:
+        latencies: List[float] = []
+        loop = asyncio.get_running_loop()
+
+        async def worker(calls: int, record: bool) -> None:
+            for _ in range(calls):
+                started = loop.time()
+                session = await create()
+                if record:
+                    latencies.append(loop.time() - started)
+                assert session["token"] == "tok_1"
+
+        await asyncio.gather(*(worker(1, False) for _ in range(concurrency)))  # connect, warm up
+        stop, lags = asyncio.Event(), []  # type: ignore[var-annotated]
+        beat = asyncio.ensure_future(_heartbeat(stop, lags))
+        cpu, wall = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(worker(rounds, True) for _ in range(concurrency)))
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        stop.set()
+        await beat
+    latencies.sort()
+    calls = len(latencies)
+    return {
+        "calls/s": calls / wall,
+        "cpu_us": cpu / calls * 1e6,
+        "p99_ms": latencies[int(calls * 0.99) - 1] * 1e3,
+        "lag_ms": max(lags) * 1e3,
+    }
+
+
+def async_scale(concurrencies: List[int], rounds: int) -> None:
+    makers: List[Tuple[str, AsyncMaker]] = [("AsyncBotSessionClient", our_async_client)]
+    if importable("aiohttp"):
+        makers.append(("aiohttp (limit=0)", aiohttp_client))
+    else:
+        print("aiohttp: not importable, skipped")
+    makers.append(("hand-written asyncio (floor)", hand_written_asyncio))
+    print("asyncio at scale: %s, the server answers after 50 ms; %d rounds per task" % (sys.version.split()[0], rounds))
+    server, port = start_server(False, delay=0.05)
+    base = "http://127.0.0.1:%d" % port
+    try:
+        for concurrency in concurrencies:
+            print("\n%d concurrent creates" % concurrency)
+            print("  %-30s %9s %13s %9s %15s" % ("client", "calls/s", "CPU/call", "p99", "heartbeat lag"))
+            results = {}
+            for name, maker in makers:
+                result = asyncio.run(_scale_run(maker, base, concurrency, rounds))
+                results[name] = result
+                print(
+                    "  %-30s %9.0f %10.0f us %6.0f ms %12.1f ms"
+                    % (name, result["calls/s"], result["cpu_us"], result["p99_ms"], result["lag_ms"])
+                )
+            ours, theirs = results["AsyncBotSessionClient"], results.get("aiohttp (limit=0)")
+            if theirs:
+                print(
+                    "  ours / aiohttp: throughput %.2fx [>= 1.00x], CPU per call %.2fx [<= 0.60x], worst lag %.2fx"
+                    % (
+                        ours["calls/s"] / theirs["calls/s"],
+                        ours["cpu_us"] / theirs["cpu_us"],
+                        ours["lag_ms"] / theirs["lag_ms"],
+                    )
+                )
+    finally:
+        server.terminate()
+        server.wait()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Instructions per warm call (callgrind)
+# ---------------------------------------------------------------------------------------------------------
+
+INSTRUCTION_CLIENTS = {
+    "KeepAliveTransport": keep_alive_transport,
+    "http.client kept alive": raw_http_client,
+}
+
+
+def instructions_child(kind: str, base: str, calls: str, concurrency: str) -> None:
+    """Under callgrind: warm up, then make *calls* creates (sync), or *calls* rounds of *concurrency* (async)."""
+    context = ssl.create_default_context(cafile=_pem_file("ca.pem", TEST_CA_PEM)) if base.startswith("https") else None
+    if kind in INSTRUCTION_CLIENTS:
+        call, close = INSTRUCTION_CLIENTS[kind](base, context)
+        call()
+        for _ in range(int(calls)):
+            call()
+        close()
+        return
+    maker = {"AsyncBotSessionClient": our_async_client, "aiohttp": aiohttp_client}[kind]
+
+    async def run() -> None:
+        async with maker(base) as create:
+            for _ in range(1 + int(calls)):
+                await asyncio.gather(*(create() for _ in range(int(concurrency))))
+
+    asyncio.run(run())
+
+
+def _count(kind: str, base: str, calls: int, concurrency: int) -> int:
+    command = [
+        "valgrind",
+        "--tool=callgrind",
+        "--callgrind-out-file=/dev/null",
+        sys.executable,
+        __file__,
+        "--instructions-child",
+        kind,
+        base,
+        str(calls),
+        str(concurrency),
+    ]
+    report = subprocess.run(command, capture_output=True, text=True, check=True).stderr
+    return int(report.split("Collected :")[1].split()[0])
+
+
+def per_call_instructions(kind: str, base: str, calls: int, concurrency: int = 1) -> float:
+    """Instructions of one warm create: the difference between 2N and N calls, over N."""
+    return (_count(kind, base, 2 * calls, concurrency) - _count(kind, base, calls, concurrency)) / (calls * concurrency)
+
+
+def instructions(calls: int) -> None:
+    print("instructions per warm call (callgrind), %s, %d calls" % (sys.version.split()[0], calls))
+    for tls in (False, True):
+        server, port = start_server(tls)
+        try:
+            base = "%s://%s:%d" % ("https" if tls else "http", "localhost" if tls else "127.0.0.1", port)
+            ours = per_call_instructions("KeepAliveTransport", base, calls)
+            theirs = per_call_instructions("http.client kept alive", base, calls)
+            print(
+                "  %-5s KeepAliveTransport %.0f / kept-alive http.client %.0f = %.2fx  [<= 1.00x]"
+                % ("TLS" if tls else "plain", ours, theirs, ours / theirs)
+            )
+        finally:
+            server.terminate()
+            server.wait()
+    if importable("aiohttp"):
+        server, port = start_server(False, delay=0.05)
+        try:
+            base = "http://127.0.0.1:%d" % port
+            rounds = max(calls // 100, 2)
+            ours = per_call_instructions("AsyncBotSessionClient", base, rounds, 100)
+            theirs = per_call_instructions("aiohttp", base, rounds, 100)
+            print(
+                "  async, 100 concurrent: AsyncBotSessionClient %.0f / aiohttp %.0f = %.2fx  [<= 0.60x]"
+                % (ours, theirs, ours / theirs)
+            )
+        finally:
+            server.terminate()
+            server.wait()
+
+
+# ---------------------------------------------------------------------------------------------------------
 
 
 def main() -> None:
@@ -297,10 +550,23 @@ def main() -> None:
     parser.add_argument("--no-valgrind", action="store_true", help="skip the instruction counts of cold start")
     parser.add_argument("--cold-only", action="store_true", help="measure cold start only")
     parser.add_argument("--pythons", nargs="*", default=[sys.executable], help="interpreters to count cold start on")
+    parser.add_argument("--async-scale", action="store_true", help="asyncio clients at scale (see above)")
+    parser.add_argument("--concurrency", type=int, nargs="*", default=[100, 500, 1000])
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--instructions", action="store_true", help="instructions per warm call (callgrind)")
     parser.add_argument("--serve", choices=["plain", "tls"], help=argparse.SUPPRESS)
+    parser.add_argument("--delay", type=float, default=0.0, help=argparse.SUPPRESS)
+    parser.add_argument("--instructions-child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        return serve(args.serve == "tls")
+        return serve(args.serve == "tls", args.delay)
+    if args.instructions_child:
+        return instructions_child(*args.instructions_child)
+    more_files()
+    if args.async_scale:
+        return async_scale(args.concurrency, args.rounds)
+    if args.instructions:
+        return instructions(args.calls)
 
     print(
         "CPython %s, %s; %d calls x %d runs (median), cold start %d runs"
