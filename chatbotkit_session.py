@@ -1469,13 +1469,18 @@ class _Pool:
         self._epoch = 0  # advanced by close(): a connection checked out before it is not pooled again
         self._forks = _forks
 
-    def _route(self, url: str) -> _Route:
-        if self._forks != _forks:  # in a fork's child: the parent's connections and lock are not ours
+    def _forked(self) -> None:
+        """In a fork's child, start afresh: the parent's connections and lock (which a thread of the
+        parent may have held at the fork) are not ours."""
+        if self._forks != _forks:
             idle = self._idle
             self._start()
             for connections in idle.values():
                 for connection, _ in connections:
                     connection.close()  # the child's copy of the descriptor; the parent's stays open
+
+    def _route(self, url: str) -> _Route:
+        self._forked()
         route = self._routes.get(url)
         if route is None:
             route = _Route(url, self._proxies)
@@ -1512,6 +1517,7 @@ class _Pool:
 
     def close(self) -> None:
         """Close every idle connection; connections in use close when their call ends. The pool stays usable."""
+        self._forked()
         with self._lock:
             idle, self._idle = self._idle, {}
             self._epoch += 1
@@ -2292,7 +2298,8 @@ class _ClientCore:
             self._owns_transport = options.transport is None
             self._transport = options.transport or self._default_transport(options)
             self._is_async = _is_async_transport(self._transport)
-            self._workers = _Workers() if self._accepts_async_transport else None
+            # Threads only for a synchronous transport of the asyncio client (the default needs none).
+            self._workers = _Workers() if self._accepts_async_transport and not self._is_async else None
             if self._is_async and not self._accepts_async_transport:
                 raise TypeError("transport is asynchronous (a coroutine function): use AsyncBotSessionClient")
         self._options = options
