@@ -896,6 +896,11 @@ _MAX_HEAD_BYTES = 64 * 1024  # a status line and header section longer than this
 _HEAD, _LENGTH_BODY, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS, _CLOSE_BODY, _DONE = range(8)
 
 
+def _without_cr(line: str) -> str:
+    """A line split at LF without the one CR of its CRLF; any other CR stays, and makes the line invalid."""
+    return line[:-1] if line.endswith("\r") else line
+
+
 class _HTTP11Exchange:
     """One request and its response as bytes, with no I/O: ``request_bytes()`` is what to send; each
     ``receive(data)`` consumes what arrived (``b""``: the server closed the connection) and returns the
@@ -997,8 +1002,11 @@ class _HTTP11Exchange:
         if end > _MAX_HEAD_BYTES:
             raise self._broken("a header section longer than %d bytes" % _MAX_HEAD_BYTES)
         self._buffer = buffer[cut:]
-        lines = buffer[:end].decode("latin-1").split("\n")
-        status_line = lines[0].rstrip("\r")
+        text = buffer[:end].decode("latin-1")
+        if "\n " in text or "\n\t" in text:  # refused before any line is read, whatever it continues
+            raise self._broken("obs-fold (a header line folded onto the next)")
+        lines = text.split("\n")
+        status_line = _without_cr(lines[0])
         match = status_line_pattern.fullmatch(status_line)
         if match is None:
             raise self._broken("a malformed status line %r" % status_line[:200])
@@ -1009,11 +1017,10 @@ class _HTTP11Exchange:
         length: Optional[str] = None
         chunked = close = False
         for line in lines[1:]:
-            line = line.rstrip("\r")
+            line = _without_cr(line)
             field = header_line.fullmatch(line)
             if field is None:
-                what = "obs-fold (a folded header line)" if line[:1] in (" ", "\t") else "a malformed header line"
-                raise self._broken("%s %r" % (what, line[:200]))
+                raise self._broken("a malformed header line %r" % line[:200])
             name, value = field.groups()
             pairs.append((name, value))
             key = name.lower()
@@ -1024,7 +1031,7 @@ class _HTTP11Exchange:
                     raise self._broken("a Transfer-Encoding other than one 'chunked' (%r)" % value[:200])
                 chunked = True
             elif key == "connection":
-                close = close or "close" in [token.strip() for token in value.lower().split(",")]
+                close = close or "close" in [token.strip(" \t") for token in value.lower().split(",")]
         if status < 200:
             if status == 101:
                 raise self._broken("101 Switching Protocols, which was not asked for")
@@ -1046,7 +1053,7 @@ class _HTTP11Exchange:
         return True
 
     def _content_length(self, seen: Optional[str], value: str) -> str:
-        values = {part.strip() for part in value.split(",")}
+        values = {part.strip(" \t") for part in value.split(",")}
         if len(values) != 1 or (seen is not None and values != {seen}):
             raise self._broken("conflicting Content-Length values")
         length = values.pop()
@@ -1088,7 +1095,7 @@ class _HTTP11Exchange:
                 return False
             lines, cut = buffer[: blank.start()].decode("latin-1").split("\n"), blank.end()
         for line in lines:
-            if self._grammar[1].fullmatch(line.rstrip("\r")) is None:
+            if self._grammar[1].fullmatch(_without_cr(line)) is None:
                 raise self._broken("a malformed trailer line %r" % line[:200])
         self._buffer = buffer[cut:]
         self._state = _DONE
