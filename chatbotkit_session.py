@@ -20,6 +20,8 @@ Licence: MIT (SPDX: MIT); the full text is in the LICENSE file of the distributi
 from __future__ import annotations
 
 import _thread  # only for a lock: the threading module would cost start-up time
+import base64
+import binascii
 import collections.abc
 import email.utils
 import functools
@@ -41,6 +43,8 @@ from dataclasses import dataclass, field, fields, replace
 from types import CodeType, MappingProxyType
 from typing import (
     Any,
+    AsyncIterable,
+    AsyncIterator,
     Awaitable,
     Callable,
     Dict,
@@ -49,7 +53,9 @@ from typing import (
     Iterator,
     List,
     Mapping,
+    NamedTuple,
     Optional,
+    Protocol,
     Sequence,
     Tuple,
     Type,
@@ -75,12 +81,15 @@ __all__ = [
     "ChatBotKitClient",
     "ChatBotKitError",
     "ClientOptions",
+    "EndpointResponse",
     "HTTPRequest",
     "HTTPResponse",
     "KeepAliveTransport",
+    "SessionEndpoint",
     "UrllibTransport",
     "acreate_bot_session",
     "create_bot_session",
+    "lambda_handler",
     "main",
 ]
 
@@ -2870,6 +2879,572 @@ class BotSessionClient(ChatBotKitClient):
 
 
 # ---------------------------------------------------------------------------------------------------------
+# The web endpoint: the server side of a ChatBotKit widget (Lambda, WSGI, ASGI, the dev server)
+# ---------------------------------------------------------------------------------------------------------
+
+# Every answer of the endpoint is JSON that no cache may keep: a token is a credential.
+_ENDPOINT_HEADERS = (("Content-Type", "application/json"), ("Cache-Control", "no-store"))
+_ENDPOINT_METHODS = "OPTIONS, POST"
+_ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/?#\s@]+")
+_UPSTREAM_CODE = re.compile(r"[A-Z][A-Z0-9_]{0,63}")  # an upstream code the browser may see; else UPSTREAM_ERROR
+
+
+class _Disconnected(Exception):
+    """The ASGI client disconnected while its request body was being read."""
+
+
+class _Readable(Protocol):
+    def read(self, size: int, /) -> bytes: ...
+
+
+class EndpointResponse(NamedTuple):
+    """What a ``SessionEndpoint`` answers: an HTTP status, its headers and a JSON body (empty for 204)."""
+
+    status: int
+    headers: Tuple[Tuple[str, str], ...]
+    body: bytes
+
+
+class _Mint(NamedTuple):
+    """A POST that passed every check: the request to send, and the CORS headers its answer carries."""
+
+    request: BotSessionCreateRequest
+    cors: Tuple[Tuple[str, str], ...]
+
+
+def _stderr_line(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def _check_origins(origins: object, name: str) -> Tuple[str, ...]:
+    """Origins as browsers send them (``scheme://host[:port]``, lower case, no path), or ``("*",)``."""
+    if isinstance(origins, str) or not isinstance(origins, collections.abc.Iterable):
+        raise TypeError(
+            "%s must be a list of origins such as ['https://shop.example'], not %s" % (name, type(origins).__name__)
+        )
+    checked: List[str] = []
+    for origin in cast(Iterable[object], origins):
+        if not isinstance(origin, str):
+            raise TypeError("%s must hold strings, not %s" % (name, type(origin).__name__))
+        text = origin.strip().rstrip("/").lower()
+        if text != "*" and not _ORIGIN.fullmatch(text):
+            raise ValueError("%s: %r is not an origin (scheme://host[:port], no path) nor '*'" % (name, origin[:80]))
+        checked.append(text)
+    if "*" in checked and len(checked) > 1:
+        raise ValueError("%s: '*' allows every origin and cannot be listed with others" % name)
+    return tuple(dict.fromkeys(checked))
+
+
+class SessionEndpoint:
+    """The server side of a chat widget: answers a browser's ``POST`` with a new session for one bot.
+
+    ``SessionEndpoint(client, "bot-id", allowed_origins=["https://shop.example"])`` answers
+
+    - ``POST`` with an empty body, ``{}`` or ``{"message": "first user message"}``: ``200
+      {"conversationId", "token", "expiresAt"}``. The bot, the duration and everything else sent to
+      ChatBotKit come from here, never from the request;
+    - ``400 {"code": "BAD_REQUEST", "message"}`` for a body that is not such a JSON object (over
+      *max_body_bytes*, not UTF-8 JSON, another key, a message that is not a string or longer than
+      *max_message_chars*, nesting too deep), or sent with a ``Content-Type`` other than JSON;
+    - ``405`` with ``Allow`` for other methods; ``502 {"code": <ChatBotKit's code>, "message"}`` when the
+      API fails or cannot be reached; ``504 {"code": "TIMEOUT"}`` when the call runs out of time;
+      ``500 {"code": "NOT_CONFIGURED"}`` without a client or a bot. The failures behind 5xx answers are
+      passed to *log* as one JSON line each, with the secret masked (stderr by default).
+    - CORS: an ``Origin`` in *allowed_origins* gets ``Access-Control-Allow-Origin`` (that origin) and
+      ``Vary: Origin``; its ``OPTIONS`` preflight ``204`` with the method, the ``content-type`` header and
+      a max age of *preflight_max_age*; another origin gets no CORS header and its preflight ``403``.
+      ``allowed_origins=["*"]`` allows every origin, and only when given so.
+
+    Every answer is JSON with ``Cache-Control: no-store``. The whole call to ChatBotKit, retries included,
+    is bounded by *time_budget* seconds, and by the time the platform gives less *deadline_margin* (an
+    AWS Lambda context's remaining time, or ``remaining=`` of ``handle``).
+
+    Adapters: ``endpoint.wsgi`` (a WSGI application), ``endpoint.asgi`` (an ASGI 3 application, for an
+    ``AsyncBotSessionClient``), ``endpoint.lambda_handler(event, context)``; ``handle`` and ``ahandle`` for
+    any other framework.
+    """
+
+    def __init__(
+        self,
+        client: Union[BotSessionClient, AsyncBotSessionClient, None],
+        bot_id: Optional[str],
+        *,
+        allowed_origins: Iterable[str] = (),
+        duration: Optional[float] = None,
+        max_message_chars: int = 4000,
+        max_body_bytes: int = 64 * 1024,
+        time_budget: float = 10.0,
+        deadline_margin: float = 0.5,
+        preflight_max_age: int = 600,
+        log: Callable[[str], None] = _stderr_line,
+    ) -> None:
+        if client is not None and not isinstance(client, (ChatBotKitClient, AsyncBotSessionClient)):
+            raise TypeError(
+                "client must be a BotSessionClient or an AsyncBotSessionClient, not %s" % type(client).__name__
+            )
+        if bot_id is not None and bot_id != "":
+            _check_bot_id(bot_id)
+        elif bot_id is not None and not isinstance(bot_id, str):
+            raise TypeError("bot_id must be a string, not %s" % type(bot_id).__name__)
+        for name, value, low in (
+            ("max_message_chars", max_message_chars, 1),
+            ("max_body_bytes", max_body_bytes, 2),
+            ("preflight_max_age", preflight_max_age, 0),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError("%s must be an int, not %s" % (name, type(value).__name__))
+            if value < low:
+                raise ValueError("%s must be at least %d, got %d" % (name, low, value))
+        for name, number in (("time_budget", time_budget), ("deadline_margin", deadline_margin)):
+            if isinstance(number, bool) or not isinstance(number, (int, float)):
+                raise TypeError("%s must be a number of seconds, not %s" % (name, type(number).__name__))
+            if not (_is_finite_number(number) and number >= (0 if name == "deadline_margin" else 1e-3)):
+                raise ValueError(
+                    "%s must be a finite number of seconds%s, got %r"
+                    % (name, "" if name == "deadline_margin" else " above 0", number)
+                )
+        if not callable(log):
+            raise TypeError("log must be a callable taking one line of text")
+        self._request: Dict[str, Any] = {}
+        if duration is not None:
+            self._request["durationInSeconds"] = duration
+            _session_request_body(self._request)  # a bad duration fails here, naming the field
+        self.client = client
+        self.bot_id = bot_id or ""
+        self.allowed_origins = _check_origins(allowed_origins, "allowed_origins")
+        self.max_message_chars = max_message_chars
+        self.max_body_bytes = max_body_bytes
+        self.time_budget = float(time_budget)
+        self.deadline_margin = float(deadline_margin)
+        self.preflight_max_age = preflight_max_age
+        self._log = log
+
+    def __repr__(self) -> str:
+        return "SessionEndpoint(bot_id=%r, allowed_origins=%r)" % (self.bot_id, list(self.allowed_origins))
+
+    # -- the core: what to answer, with no I/O ---------------------------------------------------------
+
+    def _cors(self, origin: Optional[str]) -> Optional[Tuple[Tuple[str, str], ...]]:
+        """The CORS headers for a request from *origin*, or None when that origin is not allowed."""
+        if self.allowed_origins == ("*",):
+            return (("Access-Control-Allow-Origin", "*"),)
+        if origin is not None and origin.lower() in self.allowed_origins:
+            return (("Access-Control-Allow-Origin", origin), ("Vary", "Origin"))
+        return None
+
+    def _answer(
+        self, status: int, payload: Optional[Mapping[str, Any]], extra: Iterable[Tuple[str, str]] = ()
+    ) -> EndpointResponse:
+        body = b"" if payload is None else json.dumps(payload, separators=(",", ":")).encode()
+        headers = (_ENDPOINT_HEADERS[1:] if payload is None else _ENDPOINT_HEADERS) + tuple(extra)
+        if self.allowed_origins and self.allowed_origins != ("*",) and ("Vary", "Origin") not in headers:
+            headers += (("Vary", "Origin"),)  # the CORS headers depend on Origin: no shared cache may mix them
+        return EndpointResponse(status, headers, body)
+
+    def _refuse(self, status: int, code: str, message: str, cors: Iterable[Tuple[str, str]] = ()) -> EndpointResponse:
+        return self._answer(status, {"code": code, "message": message}, cors)
+
+    def _begin(self, method: str, headers: Mapping[str, str]) -> Union[EndpointResponse, Tuple[Tuple[str, str], ...]]:
+        """The answer a request gets before its body is read, or the CORS headers for its answer."""
+        origin = headers.get("origin")
+        cors = self._cors(origin) if origin is not None or self.allowed_origins == ("*",) else ()
+        method = method.upper()
+        if method == "OPTIONS":
+            if origin is None or "access-control-request-method" not in headers:
+                return self._answer(204, None, (("Allow", _ENDPOINT_METHODS),))
+            if cors is None:
+                return self._refuse(403, "ORIGIN_NOT_ALLOWED", "this origin may not open chat sessions here")
+            return self._answer(
+                204,
+                None,
+                (
+                    *cors,
+                    ("Access-Control-Allow-Methods", "POST"),
+                    ("Access-Control-Allow-Headers", "content-type"),
+                    ("Access-Control-Max-Age", str(self.preflight_max_age)),
+                ),
+            )
+        cors = cors or ()
+        if method != "POST":
+            return self._refuse(405, "METHOD_NOT_ALLOWED", "use POST", (*cors, ("Allow", _ENDPOINT_METHODS)))
+        if self.client is None or not self.bot_id:
+            self._log_failure(
+                500, "NOT_CONFIGURED", "the endpoint has no %s" % ("client" if self.client is None else "bot_id")
+            )
+            return self._refuse(500, "NOT_CONFIGURED", "the chat endpoint is not configured", cors)
+        content_type = headers.get("content-type", "").partition(";")[0].strip().lower()
+        if content_type not in ("", "application/json"):
+            return self._refuse(400, "BAD_REQUEST", "send the body as application/json", cors)
+        length = headers.get("content-length", "").strip()
+        if length and (not length.isdigit() or int(length) > self.max_body_bytes):
+            return self._refuse(400, "BAD_REQUEST", "the body must be at most %d bytes" % self.max_body_bytes, cors)
+        return cors
+
+    def _mint(self, cors: Tuple[Tuple[str, str], ...], body: bytes) -> Union[EndpointResponse, _Mint]:
+        """The request to send for a POST body of at most ``max_body_bytes + 1`` bytes, or a 400 answer."""
+        try:
+            message = self._message(body)
+        except ValueError as error:
+            return self._refuse(400, "BAD_REQUEST", str(error), cors)
+        return _Mint(self._session_request(message), cors)
+
+    def _session_request(self, message: Optional[str]) -> BotSessionCreateRequest:
+        """The createBotSession request: the configured duration, and the first user message if any."""
+        request = cast(BotSessionCreateRequest, dict(self._request))
+        if message:
+            request["messages"] = [{"type": "user", "text": message}]
+        return request
+
+    def _message(self, body: bytes) -> str:
+        """The optional first message of a POST body; ValueError says what is wrong with the body."""
+        if len(body) > self.max_body_bytes:
+            raise ValueError("the body must be at most %d bytes" % self.max_body_bytes)
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError("the body is not UTF-8") from None
+        if not text.strip():
+            return ""
+        try:
+            payload = json.loads(text, parse_constant=_no_constant)
+        except RecursionError:
+            raise ValueError("the body nests too deeply") from None
+        except ValueError:
+            raise ValueError("the body is not JSON") from None
+        if not isinstance(payload, dict):
+            raise ValueError('the body must be a JSON object such as {"message": "Hello"}')
+        payload = cast(Dict[str, Any], payload)
+        unknown = sorted(set(payload) - {"message"})
+        if unknown:
+            raise ValueError(
+                "only 'message' may be sent; got %s" % ", ".join(_escape_control(repr(key)[:40]) for key in unknown[:5])
+            )
+        message: object = payload.get("message")
+        if message is None:
+            return ""
+        if not isinstance(message, str):
+            raise ValueError("message must be a string")
+        if len(message) > self.max_message_chars:
+            raise ValueError("message must be at most %d characters" % self.max_message_chars)
+        try:
+            message.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("message must be valid Unicode text (it holds a lone surrogate)") from None
+        return message
+
+    def _budget(self, remaining: Optional[float]) -> float:
+        """Seconds the call to ChatBotKit may take: the budget, and the platform's time less the margin."""
+        if remaining is None:
+            return self.time_budget
+        return min(self.time_budget, float(remaining) - self.deadline_margin)
+
+    def _finish(self, mint: _Mint, outcome: Union[Mapping[str, Any], BaseException]) -> EndpointResponse:
+        """The answer to a POST, from the session or the exception its call ended with."""
+        if not isinstance(outcome, BaseException):
+            session = {key: outcome[key] for key in ("conversationId", "token", "expiresAt")}
+            return self._answer(200, session, mint.cors)
+        if isinstance(outcome, APITimeoutError):
+            self._log_failure(504, outcome.code, str(outcome), outcome)
+            return self._refuse(504, "TIMEOUT", "the chat service did not answer in time", mint.cors)
+        code = outcome.code if isinstance(outcome, ChatBotKitError) else "UNEXPECTED_ERROR"
+        code = code if _UPSTREAM_CODE.fullmatch(code) else "UPSTREAM_ERROR"
+        text = str(outcome) if isinstance(outcome, ChatBotKitError) else self._secrecy().clean(repr(outcome))
+        self._log_failure(502, code, text, outcome)
+        return self._refuse(502, code, "the chat service could not open a session", mint.cors)
+
+    def _secrecy(self) -> _Secrecy:
+        return self.client._secrecy if self.client is not None else _Secrecy("")
+
+    def _log_failure(self, status: int, code: str, text: str, error: Optional[BaseException] = None) -> None:
+        """One JSON line for the log: the answer's status and code, and the (already masked) error."""
+        line: Dict[str, Any] = {"level": "error", "logger": _LOGGER_NAME + ".endpoint", "status": status, "code": code}
+        line["error"] = self._secrecy().clean(text)
+        if error is not None:
+            line["errorType"] = type(error).__name__
+            line["attempts"] = getattr(error, "attempts", None)
+        try:
+            self._log(json.dumps(line))
+        except Exception:  # a failing log must not turn an answer into a crash  # nosec B110
+            pass
+
+    # -- the drivers: call ChatBotKit ---------------------------------------------------------------------
+
+    def handle(
+        self,
+        method: str,
+        headers: Union[Mapping[str, str], Iterable[Tuple[str, str]]],
+        body: Union[bytes, str, _Readable, None] = b"",
+        *,
+        remaining: Optional[float] = None,
+    ) -> EndpointResponse:
+        """Answer one request: its method, headers (a mapping or pairs, any case) and body (bytes, text, or
+        a file object of which at most ``max_body_bytes + 1`` bytes are read). *remaining* is the time the
+        platform allows, in seconds. Blocks on a ``BotSessionClient``."""
+        fields = _header_fields(headers)
+        begun = self._begin(method, fields)
+        if isinstance(begun, EndpointResponse):
+            return begun
+        minted = self._mint(begun, _capped_body(body, fields, self.max_body_bytes))
+        if isinstance(minted, EndpointResponse):
+            return minted
+        client = self.client
+        if not isinstance(client, ChatBotKitClient):
+            self._log_failure(
+                500,
+                "NOT_CONFIGURED",
+                "handle, wsgi and lambda_handler need a BotSessionClient (asgi and ahandle take either)",
+            )
+            return self._refuse(500, "NOT_CONFIGURED", "the chat endpoint is not configured", begun)
+        return self._finish(minted, self._call(client, minted, remaining))
+
+    def _bounded(self, client: _C, remaining: Optional[float]) -> _C:
+        """*client* with the whole call bounded by the budget; APITimeoutError when no time is left."""
+        seconds = self._budget(remaining)
+        if seconds <= 0:
+            raise APITimeoutError("no time was left before the platform's deadline", request_sent=False)
+        return client.extend(total_timeout=min(seconds, client.options.total_timeout or seconds))
+
+    def _call(
+        self, client: ChatBotKitClient, mint: _Mint, remaining: Optional[float]
+    ) -> Union[Mapping[str, Any], BaseException]:
+        try:
+            return create_bot_session(self._bounded(client, remaining), self.bot_id, mint.request)
+        except Exception as error:  # mapped to an answer by _finish, never raised to the server
+            return error
+
+    async def ahandle(
+        self,
+        method: str,
+        headers: Union[Mapping[str, str], Iterable[Tuple[str, str]]],
+        body: Union[bytes, str, AsyncIterable[bytes], None] = b"",
+        *,
+        remaining: Optional[float] = None,
+    ) -> EndpointResponse:
+        """``handle`` for asyncio: awaits an ``AsyncBotSessionClient`` (a ``BotSessionClient`` runs in a
+        worker thread). *body* is bytes, text, or an async iterable of byte chunks (Starlette's
+        ``request.stream()``), read no further than ``max_body_bytes + 1`` bytes."""
+        fields = _header_fields(headers)
+        begun = self._begin(method, fields)
+        if isinstance(begun, EndpointResponse):
+            return begun
+        if isinstance(body, (bytes, bytearray, memoryview, str)) or body is None:
+            data = _capped_body(body, fields, self.max_body_bytes)
+        else:
+            data = await _acapped_body(body, self.max_body_bytes)
+        minted = self._mint(begun, data)
+        if isinstance(minted, EndpointResponse):
+            return minted
+        return self._finish(minted, await self._acall(minted, remaining))
+
+    async def _acall(self, mint: _Mint, remaining: Optional[float]) -> Union[Mapping[str, Any], BaseException]:
+        client = self.client
+        if isinstance(client, ChatBotKitClient):
+            import asyncio  # loaded by whoever awaits this
+
+            return await asyncio.get_running_loop().run_in_executor(None, self._call, client, mint, remaining)
+        # _begin answered 500 without a client, so here it is an AsyncBotSessionClient
+        try:
+            bounded = self._bounded(cast(AsyncBotSessionClient, client), remaining)
+            return await acreate_bot_session(bounded, self.bot_id, mint.request)
+        except Exception as error:  # mapped to an answer by _finish, never raised to the server
+            return error
+
+    # -- adapters -----------------------------------------------------------------------------------------
+
+    def wsgi(self, environ: Dict[str, Any], start_response: Callable[..., Any]) -> List[bytes]:
+        """A WSGI application (PEP 3333): mount it at the path the page posts to."""
+        headers = {
+            key[5:].replace("_", "-").lower(): value for key, value in environ.items() if key.startswith("HTTP_")
+        }
+        for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            if environ.get(key):
+                headers[key.replace("_", "-").lower()] = environ[key]
+        body: Union[bytes, _Readable] = b""
+        if headers.get("content-length") or environ.get("wsgi.input_terminated"):
+            body = environ["wsgi.input"]  # read at most Content-Length (PEP 3333), and the cap
+        answer = self.handle(environ.get("REQUEST_METHOD", "GET"), headers, body)
+        start_response("%d %s" % (answer.status, _reason(answer.status)), list(answer.headers))
+        return [answer.body]
+
+    async def asgi(
+        self,
+        scope: Dict[str, Any],
+        receive: Callable[[], Awaitable[Dict[str, Any]]],
+        send: Callable[[Dict[str, Any]], Awaitable[None]],
+    ) -> None:
+        """An ASGI 3 application (HTTP, and the lifespan protocol); awaits an ``AsyncBotSessionClient``."""
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+
+        async def chunks() -> AsyncIterator[bytes]:
+            more = True
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise _Disconnected
+                yield bytes(message.get("body", b""))
+                more = bool(message.get("more_body", False))
+
+        headers = [(bytes(name).decode("latin-1"), bytes(value).decode("latin-1")) for name, value in scope["headers"]]
+        try:
+            answer = await self.ahandle(scope["method"], headers, chunks())
+        except _Disconnected:  # the browser went away before its body arrived: nobody to answer
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": answer.status,
+                "headers": [
+                    (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in answer.headers
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": answer.body})
+
+    def lambda_handler(self, event: Any, context: Any) -> Dict[str, Any]:
+        """An AWS Lambda handler. An HTTP event (a Function URL, API Gateway HTTP API payload 2.0, REST API
+        payload 1.0, an ALB; base64 bodies too) gets a proxy response. A direct invocation (``aws lambda
+        invoke``, another function), ``{"botId": optional, "message": optional, "durationInSeconds":
+        optional}``, returns the whole session, and raises ValueError naming the field of a bad event."""
+        remaining: Optional[float] = None
+        if context is not None and hasattr(context, "get_remaining_time_in_millis"):
+            remaining = context.get_remaining_time_in_millis() / 1000.0
+        http_event = cast(Dict[str, Any], event) if isinstance(event, dict) else {}
+        request_context = http_event.get("requestContext")
+        route = cast(Dict[str, Any], request_context).get("http") if isinstance(request_context, dict) else None
+        if "httpMethod" not in http_event and not isinstance(route, dict):
+            return self._direct(event, remaining)
+        method = http_event.get("httpMethod") or cast(Dict[str, Any], route or {}).get("method", "")
+        body: Union[str, bytes] = http_event.get("body") or ""
+        if http_event.get("isBase64Encoded") and body:
+            try:
+                body = base64.b64decode(body, validate=True)
+            except (binascii.Error, ValueError):
+                body = b"\xff"  # not UTF-8: the core answers 400
+        answer = self.handle(str(method), http_event.get("headers") or {}, body, remaining=remaining)
+        return {
+            "statusCode": answer.status,
+            "headers": dict(answer.headers),
+            "body": answer.body.decode("utf-8"),
+            "isBase64Encoded": False,
+        }
+
+    def _direct(self, event: Any, remaining: Optional[float]) -> Dict[str, Any]:
+        if not isinstance(event, dict):
+            raise ValueError("event must be a JSON object")
+        fields = cast(Dict[str, Any], event)
+        bot_id = fields.get("botId", self.bot_id)
+        if not isinstance(bot_id, str) or not bot_id.strip():
+            raise ValueError("event.botId must be a non-empty string (no bot is configured)")
+        message = fields.get("message")
+        if message is not None and not isinstance(message, str):
+            raise ValueError("event.message must be a string")
+        request = self._session_request(message)
+        if fields.get("durationInSeconds") is not None:
+            duration = fields["durationInSeconds"]
+            if isinstance(duration, bool) or not isinstance(duration, (int, float)):
+                raise ValueError("event.durationInSeconds must be a number")
+            request["durationInSeconds"] = duration
+        client = self.client
+        if not isinstance(client, ChatBotKitClient):
+            raise TypeError("a direct invocation needs a BotSessionClient")
+        return dict(create_bot_session(self._bounded(client, remaining), bot_id, request))
+
+
+def _header_fields(headers: Union[Mapping[str, str], Iterable[Tuple[str, str]]]) -> Dict[str, str]:
+    """Request headers as a dict with lower-case names, from a mapping (any case) or (name, value) pairs."""
+    items = getattr(headers, "items", None)
+    pairs = cast(Iterable[Tuple[str, str]], items() if callable(items) else headers)
+    return {str(name).lower(): str(value) for name, value in pairs}
+
+
+def _capped_body(body: Union[bytes, str, _Readable, None], fields: Mapping[str, str], cap: int) -> bytes:
+    """At most *cap* + 1 bytes of a request body (enough to tell that it is too large): a file object is
+    read no further, nor past its Content-Length."""
+    if body is None:
+        return b""
+    if isinstance(body, str):
+        return body.encode("utf-8", "surrogatepass")[: cap + 1]  # a lone surrogate is then not UTF-8: a 400
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        return bytes(body[: cap + 1])
+    wanted = cap + 1
+    length = fields.get("content-length", "").strip()
+    if length.isdigit():
+        wanted = min(wanted, int(length))
+    chunks: List[bytes] = []
+    while wanted > 0:
+        chunk = body.read(wanted)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        wanted -= len(chunk)
+    return b"".join(chunks)
+
+
+async def _acapped_body(chunks: AsyncIterable[bytes], cap: int) -> bytes:
+    """At most *cap* + 1 bytes of a request body arriving as chunks: the rest is never read."""
+    data = bytearray()
+    async for chunk in chunks:
+        data += chunk
+        if len(data) > cap:
+            break
+    close = getattr(chunks, "aclose", None)
+    if close is not None:
+        await close()
+    return bytes(data[: cap + 1])
+
+
+def _endpoint_from_env(environ: Mapping[str, str]) -> SessionEndpoint:
+    """The endpoint of the module's ``lambda_handler``; a missing or bad variable raises ValueError naming it."""
+    client = BotSessionClient(ClientOptions.from_env(environ, timeout=10.0, retries=2))
+    bot_id = environ.get("CHATBOTKIT_BOT_ID", "").strip()
+    if not bot_id:
+        raise ValueError("CHATBOTKIT_BOT_ID is not set: set it to the bot that browsers open sessions with")
+    try:
+        _check_bot_id(bot_id)
+    except ValueError as error:
+        raise ValueError("CHATBOTKIT_BOT_ID: %s" % error) from None
+    duration = environ.get("CHATBOTKIT_SESSION_DURATION", "3600").strip()
+    if not re.fullmatch(r"[0-9]{1,6}", duration) or not 1800 <= int(duration) <= 86400:
+        raise ValueError("CHATBOTKIT_SESSION_DURATION must be whole seconds from 1800 to 86400, got %r" % duration[:40])
+    origins = [origin for origin in environ.get("CHATBOTKIT_ALLOWED_ORIGINS", "").split(",") if origin.strip()]
+    return SessionEndpoint(
+        client, bot_id, allowed_origins=_check_origins(origins, "CHATBOTKIT_ALLOWED_ORIGINS"), duration=int(duration)
+    )
+
+
+_lambda_endpoint: Optional[SessionEndpoint] = None
+
+
+def lambda_handler(event: Any, context: Any) -> Dict[str, Any]:
+    """The AWS Lambda handler ``chatbotkit_session.lambda_handler``: this one file is the whole function.
+
+    Its endpoint is built once per container from ``CHATBOTKIT_API_SECRET``, ``CHATBOTKIT_BOT_ID``,
+    ``CHATBOTKIT_SESSION_DURATION`` (1800 to 86400 seconds, default 3600) and ``CHATBOTKIT_ALLOWED_ORIGINS``
+    (comma-separated origins, or ``*``); see ``SessionEndpoint.lambda_handler`` for what it answers.
+    """
+    global _lambda_endpoint
+    if _lambda_endpoint is None:
+        _lambda_endpoint = _endpoint_from_env(os.environ)
+    return _lambda_endpoint.lambda_handler(event, context)
+
+
+# Loaded by AWS Lambda as the handler (Lambda sets _HANDLER): build the endpoint now, so that a missing or
+# bad variable fails the init, naming it, rather than the first invocation.
+if os.environ.get("_HANDLER") == __name__ + ".lambda_handler":
+    _lambda_endpoint = _endpoint_from_env(os.environ)
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------------------------------------
 
@@ -2992,6 +3567,19 @@ def _run_cli(argv: List[str], environ: Mapping[str, str]) -> int:
     parser.add_argument(
         "--verbose", action="store_true", help="log each attempt and retry to stderr (as CHATBOTKIT_LOG=debug does)"
     )
+    parser.add_argument(
+        "--serve",
+        metavar="[HOST:]PORT",
+        help="serve a SessionEndpoint for BOT_ID on http://HOST:PORT/ for front-end development (wsgiref; "
+        "HOST defaults to 127.0.0.1, PORT 0 picks a free one) until Ctrl-C",
+    )
+    parser.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="with --serve: an origin whose pages may fetch sessions (repeatable), e.g. http://localhost:5173",
+    )
     parser.add_argument("--version", action="version", version="%(prog)s " + __version__)
     try:
         args = parser.parse_args(argv)
@@ -3003,10 +3591,21 @@ def _run_cli(argv: List[str], environ: Mapping[str, str]) -> int:
         request = _cli_request(args)
         client = BotSessionClient(_cli_options(args, environ))
         url, body = _session_call(client, args.bot_id, request)
-    except (ValueError, TypeError, _UsageError) as exc:
+        server = _dev_server(args, client, request) if args.serve is not None else None
+    except (ValueError, TypeError, OSError, _UsageError) as exc:
         parser.print_usage(sys.stderr)
         sys.stderr.write("%s: error: %s\n" % (_PROG, _escape_control(str(exc))))
         return 2
+    if server is not None:
+        with server:
+            host, port = server.server_address[:2]
+            sys.stdout.write(
+                "%s: serving sessions of bot %s on http://%s:%d/ (POST; allowed origins: %s); Ctrl-C stops\n"
+                % (_PROG, _escape_control(args.bot_id), host, port, ", ".join(args.allow_origin) or "none")
+            )
+            sys.stdout.flush()
+            server.serve_forever()
+        return 0
     if args.dry_run:
         sys.stdout.write("POST %s\n" % url)
         for name, value in client._headers.items():
@@ -3022,6 +3621,21 @@ def _run_cli(argv: List[str], environ: Mapping[str, str]) -> int:
         return 1
     sys.stdout.write(json.dumps(session, indent=2) + "\n")
     return 0
+
+
+def _dev_server(args: Any, client: BotSessionClient, request: Mapping[str, Any]) -> Any:
+    """The --serve development server: a SessionEndpoint under wsgiref, bound but not yet serving."""
+    from wsgiref.simple_server import make_server  # only --serve needs it
+
+    if args.dry_run or set(request) - {"durationInSeconds"}:
+        raise _UsageError("--serve takes BOT_ID, --duration and --allow-origin; browsers send the first message")
+    host, _, port = args.serve.rpartition(":")
+    if not port.isdigit() or int(port) > 65535:
+        raise _UsageError("--serve must be [HOST:]PORT, got %r" % args.serve)
+    endpoint = SessionEndpoint(
+        client, args.bot_id, allowed_origins=args.allow_origin, duration=request.get("durationInSeconds")
+    )
+    return make_server(host or "127.0.0.1", int(port), endpoint.wsgi)
 
 
 def _cli_error_detail(error: ChatBotKitError) -> str:

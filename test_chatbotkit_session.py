@@ -3362,7 +3362,6 @@ class TestContract(unittest.TestCase):
 # ---------------------------------------------------------------------------------------------------------
 
 README_FILE = HERE / "README.md"
-LAMBDA_FILE = HERE / "examples" / "lambda_function.py"
 
 
 class TestReadme(unittest.TestCase):
@@ -3426,6 +3425,482 @@ class TestReadme(unittest.TestCase):
         self.assertIn("python -m unittest", self.text)
 
 
+# ---------------------------------------------------------------------------------------------------------
+# The web endpoint (SessionEndpoint) and its adapters
+# ---------------------------------------------------------------------------------------------------------
+
+JSON_POST = {"Content-Type": "application/json"}
+SHOP = "https://shop.example"
+
+
+def endpoint_for(transport: Any = None, **options: Any) -> Tuple[cbk.SessionEndpoint, List[str], FakeTransport]:
+    """An endpoint for bot_web over a FakeTransport, with its log lines collected."""
+    fake = transport if transport is not None else FakeTransport()
+    lines: List[str] = []
+    client = cbk.BotSessionClient(secret=SECRET, transport=fake, retry_delay=0)
+    settings: Dict[str, Any] = {"allowed_origins": [SHOP], "duration": 3600, "log": lines.append}
+    settings.update(options)
+    return cbk.SessionEndpoint(client, "bot_web", **settings), lines, fake
+
+
+def answer_json(answer: cbk.EndpointResponse) -> Any:
+    return json.loads(answer.body)
+
+
+class NoRead:
+    """A request body that must not be read."""
+
+    def read(self, size: int = -1) -> bytes:
+        raise AssertionError("the body was read")
+
+
+class TestSessionEndpoint(unittest.TestCase):
+    def test_a_post_gets_three_fields_no_store_and_the_configured_bot_and_duration(self) -> None:
+        endpoint, lines, fake = endpoint_for()
+        for body in (b'{"message": "Hi"}', b"{}", b"", "  ", None, io.BytesIO(b'{"message": null}')):
+            with self.subTest(body=body):
+                answer = endpoint.handle("POST", JSON_POST, body)
+                self.assertEqual(answer.status, 200, answer)
+                self.assertEqual(answer_json(answer), {k: SESSION[k] for k in ("conversationId", "token", "expiresAt")})
+                self.assertIn(("Cache-Control", "no-store"), answer.headers)
+                self.assertIn(("Content-Type", "application/json"), answer.headers)
+        self.assertEqual(
+            {request.url for request in fake.requests}, {"https://api.chatbotkit.com/v1/bot/bot_web/session/create"}
+        )
+
+        sent = [json.loads(request.body) for request in fake.requests]
+        self.assertEqual(sent[0], {"durationInSeconds": 3600, "messages": [{"type": "user", "text": "Hi"}]})
+        self.assertEqual(sent[1:], [{"durationInSeconds": 3600}] * 5)
+        self.assertEqual(lines, [])
+
+    def test_bad_bodies_get_400_naming_the_problem_before_any_request(self) -> None:
+        endpoint, _, _ = endpoint_for(never_called, max_message_chars=10, max_body_bytes=1000)
+        cases = [
+            (b"not json", "not JSON"),
+            (b"[1]", "JSON object"),
+            (b'{"botId": "other"}', "only 'message'"),
+            (b'{"message": 5}', "must be a string"),
+            (b'{"message": "' + b"x" * 11 + b'"}', "at most 10 characters"),
+            (b'{"message": "\\ud800"}', "lone surrogate"),
+            (b'{"message": NaN}', "not JSON"),
+            (b"\xff\xfe", "not UTF-8"),
+            (b'{"message": "' + b"y" * 1200 + b'"}', "at most 1000 bytes"),
+            (io.BytesIO(b" " * 5000), "at most 1000 bytes"),
+        ]
+        for body, said in cases:
+            with self.subTest(said=said):
+                answer = endpoint.handle("POST", JSON_POST, body)
+                self.assertEqual((answer.status, answer_json(answer)["code"]), (400, "BAD_REQUEST"))
+                self.assertIn(said, answer_json(answer)["message"])
+        deep, _, _ = endpoint_for(never_called)
+        nested = deep.handle("POST", JSON_POST, b"[" * 30000 + b"]" * 30000)
+        self.assertEqual((nested.status, answer_json(nested)["message"]), (400, "the body nests too deeply"))
+        big = endpoint.handle("POST", {"Content-Length": "1001", **JSON_POST}, NoRead())
+        self.assertEqual(big.status, 400)  # refused on its Content-Length, unread
+        form = endpoint.handle("POST", {"Content-Type": "text/plain"}, b"{}")
+        self.assertEqual((form.status, answer_json(form)["message"]), (400, "send the body as application/json"))
+
+    def test_a_file_body_is_read_no_further_than_the_cap(self) -> None:
+        endpoint, _, _ = endpoint_for(never_called, max_body_bytes=100)
+        stream = io.BytesIO(b"z" * 10000)
+        self.assertEqual(endpoint.handle("POST", JSON_POST, stream).status, 400)
+        self.assertEqual(stream.tell(), 101)
+
+    def test_other_methods_get_405_with_allow(self) -> None:
+        endpoint, _, _ = endpoint_for(never_called)
+        for method in ("GET", "PUT", "DELETE", "HEAD", "PATCH", "TRACE"):
+            answer = endpoint.handle(method, {}, b"")
+            self.assertEqual(answer.status, 405)
+            self.assertIn(("Allow", "OPTIONS, POST"), answer.headers)
+        plain = endpoint.handle("OPTIONS", {}, b"")  # not a preflight: what the resource allows
+        self.assertEqual((plain.status, plain.body), (204, b""))
+        self.assertIn(("Allow", "OPTIONS, POST"), plain.headers)
+
+    def test_cors_allows_only_the_configured_origins(self) -> None:
+        endpoint, _, _ = endpoint_for()
+        allowed = endpoint.handle("POST", {"Origin": SHOP, **JSON_POST}, b"{}")
+        self.assertEqual(allowed.status, 200)
+        self.assertIn(("Access-Control-Allow-Origin", SHOP), allowed.headers)
+        self.assertIn(("Vary", "Origin"), allowed.headers)
+        other = endpoint.handle("POST", {"Origin": "https://evil.example", **JSON_POST}, b"{}")
+        self.assertFalse([name for name, _ in other.headers if name.startswith("Access-Control-")])
+        preflight = {
+            "Origin": SHOP,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        }
+        ok = endpoint.handle("OPTIONS", preflight, b"")
+        self.assertEqual((ok.status, ok.body), (204, b""))
+        headers = dict(ok.headers)
+        self.assertEqual(headers["Access-Control-Allow-Origin"], SHOP)
+        self.assertEqual(headers["Access-Control-Allow-Methods"], "POST")
+        self.assertEqual(headers["Access-Control-Allow-Headers"], "content-type")
+        self.assertEqual(headers["Access-Control-Max-Age"], "600")
+        refused = endpoint.handle("OPTIONS", dict(preflight, Origin="https://evil.example"), b"")
+        self.assertEqual((refused.status, answer_json(refused)["code"]), (403, "ORIGIN_NOT_ALLOWED"))
+        self.assertFalse([name for name, _ in refused.headers if name.startswith("Access-Control-")])
+        anyone, _, _ = endpoint_for(allowed_origins=["*"])
+        self.assertIn(
+            ("Access-Control-Allow-Origin", "*"), anyone.handle("POST", {"Origin": "https://a.example"}, b"").headers
+        )
+        self.assertEqual(anyone.handle("OPTIONS", dict(preflight, Origin="https://b.example"), b"").status, 204)
+        nobody, _, _ = endpoint_for(allowed_origins=())
+        self.assertEqual(nobody.handle("OPTIONS", preflight, b"").status, 403)
+        self.assertNotIn("Vary", dict(nobody.handle("POST", {"Origin": SHOP}, b"").headers))
+
+    def test_bad_configuration_fails_at_construction_naming_the_keyword(self) -> None:
+        client = cbk.BotSessionClient(secret=SECRET, transport=never_called)
+        for options, name in (
+            ({"allowed_origins": "https://shop.example"}, "allowed_origins"),
+            ({"allowed_origins": ["https://shop.example/path"]}, "allowed_origins"),
+            ({"allowed_origins": ["*", SHOP]}, "allowed_origins"),
+            ({"allowed_origins": [5]}, "allowed_origins"),
+            ({"duration": "long"}, "durationInSeconds"),
+            ({"max_message_chars": 0}, "max_message_chars"),
+            ({"max_body_bytes": True}, "max_body_bytes"),
+            ({"time_budget": 0}, "time_budget"),
+            ({"time_budget": float("nan")}, "time_budget"),
+            ({"deadline_margin": -1}, "deadline_margin"),
+            ({"log": "stderr"}, "log"),
+        ):
+            with self.subTest(name=name, options=options):
+                with self.assertRaises((TypeError, ValueError)) as caught:
+                    cbk.SessionEndpoint(client, "bot_web", **options)
+                self.assertIn(name, str(caught.exception))
+        with self.assertRaisesRegex(TypeError, "client"):
+            cbk.SessionEndpoint("client", "bot_web")  # type: ignore[arg-type]
+        with self.assertRaisesRegex(ValueError, "bot_id"):
+            cbk.SessionEndpoint(client, "..")
+        self.assertEqual(
+            cbk.SessionEndpoint(client, "b", allowed_origins=["HTTPS://Shop.Example/"]).allowed_origins, (SHOP,)
+        )
+
+    def test_failures_are_502_504_or_500_with_one_masked_json_log_line(self) -> None:
+        echo = json_response(401, {"code": "NOT_AUTHENTICATED", "message": "bad key " + SECRET})
+        odd = json_response(500, {"code": "weird code " + SECRET, "message": SECRET})
+        cases = [
+            (echo, 502, "NOT_AUTHENTICATED"),
+            (odd, 502, "UPSTREAM_ERROR"),
+            (ConnectionRefusedError(111, "refused"), 502, "CONNECTION_ERROR"),
+            (socket.timeout("timed out"), 504, "TIMEOUT"),
+            (json_response(200, {"token": "only"}), 502, "INVALID_RESPONSE"),
+        ]
+        for outcome, status, code in cases:
+            with self.subTest(code=code):
+                endpoint, lines, _ = endpoint_for(
+                    FakeTransport(outcome),
+                )
+                answer = endpoint.handle("POST", {"Origin": SHOP, **JSON_POST}, b"{}")
+                self.assertEqual((answer.status, answer_json(answer)["code"]), (status, code))
+                self.assertIn(("Access-Control-Allow-Origin", SHOP), answer.headers)  # the page can read why
+                self.assertEqual(len(lines), 1, lines)
+                logged = json.loads(lines[0])
+                self.assertEqual((logged["level"], logged["status"]), ("error", status))
+                for form in secret_forms():
+                    self.assertNotIn(form, lines[0] + answer.body.decode())
+        unconfigured = cbk.SessionEndpoint(None, "bot_web", log=lines.append)
+        self.assertEqual(answer_json(unconfigured.handle("POST", {}, b"{}"))["code"], "NOT_CONFIGURED")
+        self.assertEqual(unconfigured.handle("POST", {}, b"{}").status, 500)
+        without_bot, lines, _ = endpoint_for(never_called)
+        without_bot = cbk.SessionEndpoint(without_bot.client, "", log=lines.append)
+        self.assertEqual(without_bot.handle("POST", {}, b"{}").status, 500)
+        self.assertIn("bot_id", json.loads(lines[-1])["error"])
+
+    def test_a_failing_log_changes_no_answer(self) -> None:
+        def log(line: str) -> None:
+            raise OSError("disk full")
+
+        endpoint, _, _ = endpoint_for(FakeTransport(ConnectionRefusedError(111, "refused")), log=log)
+        self.assertEqual(endpoint.handle("POST", {}, b"{}").status, 502)
+
+    def test_the_deadline_bounds_the_whole_call(self) -> None:
+        def slow(handler: Any, record: Recorded) -> None:
+            time.sleep(2)
+            session_app(handler, record)
+
+        with LoopbackServer(slow) as server:
+            client = make_client(server, retries=3)
+            lines: List[str] = []
+            endpoint = cbk.SessionEndpoint(client, "bot_web", time_budget=0.4, log=lines.append)
+            started = time.monotonic()
+            answer = endpoint.handle("POST", {}, b"{}")
+            self.assertEqual(answer.status, 504)
+            self.assertLess(time.monotonic() - started, 1.5)
+            platform = cbk.SessionEndpoint(client, "bot_web", deadline_margin=0.5, log=lines.append)
+            started = time.monotonic()
+            self.assertEqual(platform.handle("POST", {}, b"{}", remaining=0.9).status, 504)
+            self.assertLess(time.monotonic() - started, 1.5)
+            before = len(server.requests)
+            self.assertEqual(platform.handle("POST", {}, b"{}", remaining=0.4).status, 504)  # no time: no call
+            self.assertEqual(len(server.requests), before)
+            self.assertIn("total_timeout", lines[0])
+
+    def test_ahandle_awaits_an_async_client_and_runs_a_sync_one_in_a_thread(self) -> None:
+        import asyncio
+
+        async def body() -> Any:
+            yield b'{"mess'
+            yield b'age": "Hi"}'
+
+        async def run() -> List[cbk.EndpointResponse]:
+            with LoopbackServer() as server:
+                async with cbk.AsyncBotSessionClient(secret=SECRET, base_url=server.url, retry_delay=0) as client:
+                    endpoint = cbk.SessionEndpoint(client, "bot_web")
+                    answers = [
+                        await endpoint.ahandle("POST", JSON_POST, body()),
+                        await endpoint.ahandle("POST", JSON_POST, b"{}"),
+                    ]
+                sync = cbk.SessionEndpoint(make_client(server), "bot_web")
+                answers.append(await sync.ahandle("POST", JSON_POST, "{}"))
+                self.assertEqual(server.requests[0].json(), {"messages": [{"type": "user", "text": "Hi"}]})
+                async_only = cbk.SessionEndpoint(
+                    cbk.AsyncBotSessionClient(secret=SECRET, base_url=server.url), "bot_web", log=lambda line: None
+                )
+                answers.append(async_only.handle("POST", JSON_POST, b"{}"))  # the sync driver cannot await it
+                return answers
+
+        answers = asyncio.run(run())
+        self.assertEqual([answer.status for answer in answers], [200, 200, 200, 500])
+
+    def test_asgi_application(self) -> None:
+        import asyncio
+
+        async def call(
+            endpoint: cbk.SessionEndpoint, method: str, headers: List[Tuple[bytes, bytes]], chunks: List[Any]
+        ) -> List[Dict[str, Any]]:
+            queue = list(chunks)
+            sent: List[Dict[str, Any]] = []
+
+            async def receive() -> Dict[str, Any]:
+                return queue.pop(0) if queue else {"type": "http.disconnect"}
+
+            async def send(message: Dict[str, Any]) -> None:
+                sent.append(message)
+
+            scope = {
+                "type": "http",
+                "asgi": {"version": "3.0"},
+                "http_version": "1.1",
+                "method": method,
+                "path": "/",
+                "headers": headers,
+            }
+            await endpoint.asgi(scope, receive, send)
+            return sent
+
+        async def run() -> Dict[str, Any]:
+            with LoopbackServer() as server:
+                async with cbk.AsyncBotSessionClient(secret=SECRET, base_url=server.url, retry_delay=0) as client:
+                    endpoint = cbk.SessionEndpoint(client, "bot_web", allowed_origins=[SHOP], max_body_bytes=100)
+                    origin = [(b"origin", SHOP.encode()), (b"content-type", b"application/json")]
+                    results = {
+                        "ok": await call(
+                            endpoint,
+                            "POST",
+                            origin,
+                            [
+                                {"type": "http.request", "body": b'{"message"', "more_body": True},
+                                {"type": "http.request", "body": b': "Hi"}'},
+                            ],
+                        ),
+                        "big": await call(
+                            endpoint,
+                            "POST",
+                            origin,
+                            [{"type": "http.request", "body": b" " * 60, "more_body": True}] * 1000,
+                        ),
+                        "gone": await call(
+                            endpoint, "POST", origin, [{"type": "http.request", "body": b"{", "more_body": True}]
+                        ),
+                        "preflight": await call(
+                            endpoint,
+                            "OPTIONS",
+                            [(b"origin", SHOP.encode()), (b"access-control-request-method", b"POST")],
+                            [],
+                        ),
+                        "get": await call(endpoint, "GET", [], []),
+                    }
+                    lifespan: List[Dict[str, Any]] = []
+                    messages = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+
+                    async def receive() -> Dict[str, Any]:
+                        return messages.pop(0)
+
+                    async def send(message: Dict[str, Any]) -> None:
+                        lifespan.append(message)
+
+                    await endpoint.asgi({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send)
+                    results["lifespan"] = lifespan
+                    results["requests"] = [record.json() for record in server.requests]
+                    return results
+
+        results = asyncio.run(run())
+        start, body = results["ok"]
+        self.assertEqual((start["type"], start["status"]), ("http.response.start", 200))
+        self.assertIn((b"access-control-allow-origin", SHOP.encode()), start["headers"])
+        self.assertIn((b"cache-control", b"no-store"), start["headers"])
+        self.assertEqual(json.loads(body["body"])["token"], "tok_1")
+        self.assertEqual(results["big"][0]["status"], 400)
+        self.assertEqual(results["gone"], [])  # the client went away: nothing is sent
+        self.assertEqual(results["preflight"][0]["status"], 204)
+        self.assertEqual(results["get"][0]["status"], 405)
+        self.assertEqual(
+            [m["type"] for m in results["lifespan"]], ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+        )
+        self.assertEqual(results["requests"], [{"messages": [{"type": "user", "text": "Hi"}]}])
+
+    def test_wsgi_application_under_wsgiref(self) -> None:
+        from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+        class Quiet(WSGIRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        with LoopbackServer() as api:
+            endpoint = cbk.SessionEndpoint(make_client(api), "bot_web", allowed_origins=[SHOP], max_body_bytes=1000)
+            with make_server("127.0.0.1", 0, endpoint.wsgi, handler_class=Quiet) as server:
+                thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+                thread.start()
+                try:
+                    results = []
+                    for method, headers, body in (
+                        ("POST", {"Origin": SHOP, **JSON_POST}, b'{"message": "Hi"}'),
+                        ("POST", JSON_POST, b"x" * 5000),
+                        ("GET", {}, None),
+                        ("OPTIONS", {"Origin": SHOP, "Access-Control-Request-Method": "POST"}, None),
+                    ):
+                        connection = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=5)
+                        connection.request(method, "/", body=body, headers=headers)
+                        response = connection.getresponse()
+                        results.append((response.status, dict(response.getheaders()), response.read()))
+                        connection.close()
+                finally:
+                    server.shutdown()
+                    thread.join(5)
+        (ok, ok_headers, ok_body), (big, _, _), (get, get_headers, _), (preflight, preflight_headers, _) = results
+        self.assertEqual((ok, json.loads(ok_body)["token"]), (200, "tok_1"))
+        self.assertEqual((ok_headers["Access-Control-Allow-Origin"], ok_headers["Cache-Control"]), (SHOP, "no-store"))
+        self.assertEqual((big, get, get_headers["Allow"], preflight), (400, 405, "OPTIONS, POST", 204))
+        self.assertEqual(preflight_headers["Access-Control-Allow-Methods"], "POST")
+        self.assertEqual([record.json() for record in api.requests], [{"messages": [{"type": "user", "text": "Hi"}]}])
+
+    def test_lambda_events_of_every_kind(self) -> None:
+        import base64
+
+        endpoint, _, fake = endpoint_for()
+        preflight = {"origin": SHOP, "access-control-request-method": "POST"}
+        events = {
+            "Function URL": function_url_event('{"message": "Hi"}'),
+            "HTTP API 2.0, base64": function_url_event(
+                base64.b64encode(b'{"message": "B64"}').decode(), base64_encoded=True
+            ),
+            "REST API 1.0": rest_api_event('{"message": "REST"}'),
+            "bad base64": function_url_event("!!!", base64_encoded=True),
+            "preflight 2.0": dict(function_url_event(None, "OPTIONS"), headers=preflight),
+            "preflight 1.0": dict(
+                rest_api_event(None, "OPTIONS"), headers={"Origin": SHOP, "Access-Control-Request-Method": "POST"}
+            ),
+            "disallowed preflight": dict(
+                function_url_event(None, "OPTIONS"), headers=dict(preflight, origin="https://evil.example")
+            ),
+            "GET": rest_api_event(None, "GET"),
+        }
+        answers = {name: endpoint.lambda_handler(event, None) for name, event in events.items()}
+        self.assertEqual(
+            {name: answer["statusCode"] for name, answer in answers.items()},
+            {
+                "Function URL": 200,
+                "HTTP API 2.0, base64": 200,
+                "REST API 1.0": 200,
+                "bad base64": 400,
+                "preflight 2.0": 204,
+                "preflight 1.0": 204,
+                "disallowed preflight": 403,
+                "GET": 405,
+            },
+        )
+        self.assertEqual(answers["Function URL"]["headers"]["Access-Control-Allow-Origin"], "https://shop.example")
+        self.assertEqual(answers["preflight 1.0"]["headers"]["Access-Control-Allow-Methods"], "POST")
+        self.assertEqual(json.loads(answers["REST API 1.0"]["body"])["token"], "tok_1")
+        self.assertIs(answers["GET"]["isBase64Encoded"], False)
+        texts = [json.loads(request.body)["messages"][0]["text"] for request in fake.requests]
+        self.assertEqual(texts, ["Hi", "B64", "REST"])
+        direct = endpoint.lambda_handler({"message": "Direct", "botId": "bot_other"}, None)
+        self.assertEqual(direct, SESSION)
+        self.assertIn("/bot/bot_other/", fake.requests[-1].url)
+        for bad, field in (
+            ("text", "event"),
+            ({"botId": ""}, "event.botId"),
+            ({"message": 5}, "event.message"),
+            ({"durationInSeconds": "6"}, "event.durationInSeconds"),
+            ({"requestContext": 5, "botId": 7}, "event.botId"),
+        ):
+            with self.subTest(field=field), self.assertRaisesRegex(ValueError, "^" + re.escape(field) + " "):
+                endpoint.lambda_handler(bad, None)
+
+    def test_the_command_line_serves_it_on_loopback_for_front_end_work(self) -> None:
+        import signal
+
+        with LoopbackServer() as api:
+            env = clean_env(CHATBOTKIT_API_SECRET=SECRET, CHATBOTKIT_API_BASE_URL=api.url)
+            arguments = ["--serve", "0", "--duration", "1800", "--allow-origin", "http://localhost:5173"]
+            process, url, said = start_dev_server(arguments, env)
+            try:
+                request = urllib.request.Request(
+                    url,
+                    data=b'{"message": "Hi"}',
+                    headers={"Origin": "http://localhost:5173", "Content-Type": "application/json"},
+                )
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    self.assertEqual(response.headers["Access-Control-Allow-Origin"], "http://localhost:5173")
+                    self.assertEqual(json.loads(response.read())["token"], "tok_1")
+            finally:
+                process.terminate()  # (SIGINT would do, but a test run in the background has it ignored)
+                out, err = process.communicate(timeout=10)
+        self.assertEqual(process.returncode, -signal.SIGTERM, err)
+        self.assertIn("allowed origins: http://localhost:5173", said)
+        self.assertEqual(
+            api.requests[0].json(), {"durationInSeconds": 1800, "messages": [{"type": "user", "text": "Hi"}]}
+        )
+        for form in secret_forms():
+            self.assertNotIn(form, out + err)
+        for extra in (
+            ["--serve", "70000"],
+            ["--serve", "0", "--message", "user:Hi"],
+            ["--serve", "0", "--allow-origin", "x"],
+        ):
+            with self.subTest(extra=extra):
+                done = subprocess.run(
+                    [sys.executable, str(MODULE_FILE), "bot_web", *extra],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=30,
+                )
+                self.assertEqual(done.returncode, 2, done.stderr)
+                self.assertIn("error:", done.stderr)
+
+
+def start_dev_server(arguments: List[str], env: Dict[str, str]) -> Tuple[subprocess.Popen[str], str, str]:
+    """Start ``chatbotkit_session.py bot_web <arguments>`` (a --serve command); return it, the URL it printed
+    and the whole line."""
+    process = subprocess.Popen(
+        [sys.executable, str(MODULE_FILE), "bot_web", *arguments],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    line = process.stdout.readline() if process.stdout else ""
+    found = re.search(r"http://127\.0\.0\.1:\d+/", line)
+    if found is None:
+        process.kill()
+        process.communicate()
+        raise AssertionError("the server printed no URL: %r" % line)
+    return process, found.group(0), line
+
+
+LAMBDA_HANDLER = "chatbotkit_session.lambda_handler"  # what a function whose package is the one file names
 FAKE_CONTEXT = (
     "import time\n"
     "class Context:\n"
@@ -3464,10 +3939,9 @@ def rest_api_event(body: Optional[str], method: str = "POST") -> Dict[str, Any]:
 
 
 def run_lambda(code: str, env: Dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
-    """Run *code* with the handler and the module copied alone into a folder, as a deployment has them."""
+    """Run *code* with the module copied alone into a folder, as a deployment of the one file has it."""
     with tempfile.TemporaryDirectory() as folder:
         shutil.copy(str(MODULE_FILE), folder)
-        shutil.copy(str(LAMBDA_FILE), folder)
         return subprocess.run(
             [sys.executable, "-I", "-S", "-c", "import sys; sys.path.insert(0, '.')\n" + code],
             cwd=folder,
@@ -3479,24 +3953,29 @@ def run_lambda(code: str, env: Dict[str, str], stdin: str = "") -> subprocess.Co
         )
 
 
-class TestLambdaExample(unittest.TestCase):
+class TestLambdaHandler(unittest.TestCase):
+    """The module's own lambda_handler, configured from the environment, in a folder holding only the module."""
+
     def http_answers(self, events: List[Any], server_url: str, milliseconds: int = 3000, **env: str) -> List[Any]:
         code = FAKE_CONTEXT + (
-            "import json, lambda_function\n"
+            "import json, chatbotkit_session\n"
             "for event in json.loads(sys.stdin.readline()):\n"
             "    started = time.monotonic()\n"
-            "    answer = lambda_function.lambda_handler(event, Context(%d))\n"
+            "    answer = chatbotkit_session.lambda_handler(event, Context(%d))\n"
             "    print('ANSWER ' + json.dumps([answer, time.monotonic() - started]))\n" % milliseconds
         )
-        settings = dict(CHATBOTKIT_API_SECRET=SECRET, CHATBOTKIT_API_BASE_URL=server_url, CHATBOTKIT_BOT_ID="bot_web")
-        settings.update(env)
-        out = run_lambda(
-            code, clean_env(**{key: value for key, value in settings.items() if value}), json.dumps(events)
+        settings = dict(
+            CHATBOTKIT_API_SECRET=SECRET,
+            CHATBOTKIT_API_BASE_URL=server_url,
+            CHATBOTKIT_BOT_ID="bot_web",
+            CHATBOTKIT_ALLOWED_ORIGINS="https://shop.example, http://localhost:5173",
         )
+        settings.update(env)
+        out = run_lambda(code, clean_env(**settings), json.dumps(events))
         self.assertEqual(out.returncode, 0, out.stderr)
         for form in secret_forms():
             self.assertNotIn(form, out.stdout + out.stderr)
-        self.log = [line for line in out.stdout.splitlines() if not line.startswith("ANSWER ")]
+        self.log = out.stderr.splitlines()
         return [json.loads(line[7:]) for line in out.stdout.splitlines() if line.startswith("ANSWER ")]
 
     def test_http_events_get_proxy_responses_with_only_what_a_browser_needs(self) -> None:
@@ -3507,52 +3986,27 @@ class TestLambdaExample(unittest.TestCase):
             function_url_event(base64.b64encode(b'{"message": "B64"}').decode(), base64_encoded=True),
             rest_api_event('{"message": "REST"}'),
             function_url_event(None),
-            function_url_event('{"message": null}'),
+            dict(
+                function_url_event(None, "OPTIONS"), headers={"origin": SHOP, "access-control-request-method": "POST"}
+            ),
+            rest_api_event("{}", "GET"),
+            function_url_event('{"botId": "other"}'),
         ]
         with LoopbackServer() as server:
-            answers = self.http_answers(events, server.url)
-        for answer, _ in answers:
-            self.assertEqual(answer["statusCode"], 200, answer)
-            self.assertEqual(answer["headers"], {"Content-Type": "application/json", "Cache-Control": "no-store"})
-            wanted = {key: SESSION[key] for key in ("conversationId", "token", "expiresAt")}
+            answers = self.http_answers(events, server.url, CHATBOTKIT_SESSION_DURATION="7200")
+        self.assertEqual([answer["statusCode"] for answer, _ in answers], [200] * 4 + [204, 405, 400])
+        wanted = {key: SESSION[key] for key in ("conversationId", "token", "expiresAt")}
+        for answer, _ in answers[:4]:
             self.assertEqual(json.loads(answer["body"]), wanted)
+            self.assertEqual(answer["headers"]["Cache-Control"], "no-store")
+        self.assertEqual(answers[0][0]["headers"]["Access-Control-Allow-Origin"], SHOP)  # the Function URL sent it
+        self.assertNotIn("Access-Control-Allow-Origin", answers[2][0]["headers"])  # the REST event sent no Origin
+        self.assertEqual(answers[4][0]["headers"]["Access-Control-Allow-Methods"], "POST")
         self.assertEqual({record.path for record in server.requests}, {"/api/v1/bot/bot_web/session/create"})
         with_text = [
-            {"durationInSeconds": 3600, "messages": [{"type": "user", "text": t}]} for t in ("Hi", "B64", "REST")
+            {"durationInSeconds": 7200, "messages": [{"type": "user", "text": t}]} for t in ("Hi", "B64", "REST")
         ]
-        self.assertEqual(
-            [record.json() for record in server.requests],
-            [*with_text, {"durationInSeconds": 3600}, {"durationInSeconds": 3600}],
-        )
-
-    def test_bad_bodies_get_400_and_other_methods_405(self) -> None:
-        bodies = ["not json", "[1]", '{"botId": "other"}', '{"message": 5}', json.dumps({"message": "x" * 4001})]
-        events = [function_url_event(body) for body in bodies]
-        events += [
-            function_url_event("!!!", base64_encoded=True),
-            rest_api_event("{}", "GET"),
-            function_url_event("", "PUT"),
-        ]
-        with LoopbackServer() as server:
-            answers = self.http_answers(events, server.url)
-        statuses = [answer["statusCode"] for answer, _ in answers]
-        self.assertEqual(statuses, [400] * 6 + [405, 405])
-        self.assertEqual(answers[-1][0]["headers"]["Allow"], "POST")
-        self.assertIn("only 'message' may be sent", json.loads(answers[2][0]["body"])["message"])
-        self.assertEqual(server.requests, [])  # the caller cannot pick the bot, nor reach the API with a bad body
-
-    def test_any_body_a_browser_can_send_gets_a_documented_answer(self) -> None:
-        bodies = [
-            "[" * 100000 + "]" * 100000,
-            '{"message": ' + "[" * 100000 + "]" * 100000 + "}",
-            "{" * 100000,
-            '"\ud800"',
-        ]
-        with LoopbackServer() as server:
-            answers = self.http_answers([function_url_event(body) for body in bodies], server.url)
-        self.assertEqual([answer["statusCode"] for answer, _ in answers], [400] * len(bodies))
-        self.assertEqual(json.loads(answers[0][0]["body"])["code"], "BAD_REQUEST")
-        self.assertEqual(server.requests, [])
+        self.assertEqual([record.json() for record in server.requests], [*with_text, {"durationInSeconds": 7200}])
 
     def test_api_errors_are_502_and_a_hanging_api_504_before_the_deadline(self) -> None:
         def app(handler: Any, record: Recorded) -> None:
@@ -3567,55 +4021,70 @@ class TestLambdaExample(unittest.TestCase):
         self.assertEqual((hung["statusCode"], json.loads(hung["body"])["code"]), (504, "TIMEOUT"))
         self.assertLess(hung_seconds, 1.5)  # answered before the 1.5 s deadline, not killed at it
         self.assertEqual((refused["statusCode"], json.loads(refused["body"])["code"]), (502, "NOT_AUTHENTICATED"))
-        self.assertTrue(any("total_timeout" in line for line in self.log), self.log)
+        logged = [json.loads(line) for line in self.log]
+        self.assertEqual(
+            [(line["status"], line["code"]) for line in logged], [(504, "TIMEOUT"), (502, "NOT_AUTHENTICATED")]
+        )
+        self.assertIn("total_timeout", logged[0]["error"])
         down = self.http_answers([function_url_event("{}")], "http://127.0.0.1:%d" % unused_port())
         self.assertEqual(down[0][0]["statusCode"], 502)
-
-    def test_missing_bot_id_fails_loudly_naming_the_variable(self) -> None:
-        with LoopbackServer() as server:
-            answers = self.http_answers([function_url_event("{}")], server.url, CHATBOTKIT_BOT_ID="")
-        self.assertEqual(answers[0][0]["statusCode"], 500)
-        self.assertTrue(any("CHATBOTKIT_BOT_ID" in line for line in self.log), self.log)
 
     def test_direct_invocation_keeps_working_as_documented(self) -> None:
         code = (
             "import json\n"
-            "import lambda_function\n"
+            "import chatbotkit_session as handler\n"
             "event = {'botId': 'bot_1', 'message': 'Hi', 'durationInSeconds': 60}\n"
-            "print(json.dumps(lambda_function.lambda_handler(event, None)))\n"
-            "print(json.dumps(lambda_function.lambda_handler({'botId': 'bot_2'}, None)))\n"
-            "bad_events = ({}, {'botId': ''}, {'botId': 'b', 'message': 5}, {'botId': 'b', 'durationInSeconds': '6'})\n"
+            "print(json.dumps(handler.lambda_handler(event, None)))\n"
+            "print(json.dumps(handler.lambda_handler({}, None)))\n"
+            "bad_events = ({'botId': ''}, {'botId': 'b', 'message': 5}, {'botId': 'b', 'durationInSeconds': '6'})\n"
             "for bad in bad_events + ('text',):\n"
             "    try:\n"
-            "        lambda_function.lambda_handler(bad, None)\n"
+            "        handler.lambda_handler(bad, None)\n"
             "    except ValueError as error:\n"
             "        print('ValueError:', error)\n"
         )
         with LoopbackServer() as server:
-            out = run_lambda(code, clean_env(CHATBOTKIT_API_SECRET=SECRET, CHATBOTKIT_API_BASE_URL=server.url))
+            env = clean_env(
+                CHATBOTKIT_API_SECRET=SECRET, CHATBOTKIT_API_BASE_URL=server.url, CHATBOTKIT_BOT_ID="bot_web"
+            )
+            out = run_lambda(code, env)
         self.assertEqual(out.returncode, 0, out.stderr)
         lines = out.stdout.splitlines()
         self.assertEqual(json.loads(lines[0]), dict(SESSION, messages=[{"type": "user", "text": "Hi"}]))
         self.assertEqual(json.loads(lines[1])["id"], "ses_1")
         self.assertEqual(
             [line.split(":")[1].split()[0] for line in lines[2:]],
-            ["event.botId", "event.botId", "event.message", "event.durationInSeconds", "event"],
+            ["event.botId", "event.message", "event.durationInSeconds", "event"],
         )
         self.assertEqual(
-            [record.json() for record in server.requests],
-            [{"messages": [{"type": "user", "text": "Hi"}], "durationInSeconds": 60}, {}],
+            [(record.path, record.json()) for record in server.requests],
+            [
+                (
+                    "/api/v1/bot/bot_1/session/create",
+                    {"messages": [{"type": "user", "text": "Hi"}], "durationInSeconds": 60},
+                ),
+                ("/api/v1/bot/bot_web/session/create", {"durationInSeconds": 3600}),
+            ],
         )
 
-    def test_missing_or_bad_configuration_fails_at_cold_start_naming_the_variable(self) -> None:
-        for env, variable in (
-            (clean_env(), "CHATBOTKIT_API_SECRET"),
-            (clean_env(CHATBOTKIT_API_SECRET=SECRET, CHATBOTKIT_SESSION_DURATION="600"), "CHATBOTKIT_SESSION_DURATION"),
+    def test_missing_or_bad_configuration_fails_at_init_naming_the_variable(self) -> None:
+        good = dict(CHATBOTKIT_API_SECRET=SECRET, CHATBOTKIT_BOT_ID="bot_web")
+        for change, variable in (
+            ({"CHATBOTKIT_API_SECRET": ""}, "CHATBOTKIT_API_SECRET"),
+            ({"CHATBOTKIT_BOT_ID": " "}, "CHATBOTKIT_BOT_ID"),
+            ({"CHATBOTKIT_SESSION_DURATION": "600"}, "CHATBOTKIT_SESSION_DURATION"),
+            ({"CHATBOTKIT_SESSION_DURATION": "\u0661\u0668\u0660\u0660"}, "CHATBOTKIT_SESSION_DURATION"),
+            ({"CHATBOTKIT_ALLOWED_ORIGINS": "https://shop.example/page"}, "CHATBOTKIT_ALLOWED_ORIGINS"),
+            ({"CHATBOTKIT_ALLOWED_ORIGINS": "*,https://shop.example"}, "CHATBOTKIT_ALLOWED_ORIGINS"),
         ):
-            with self.subTest(variable=variable):
-                out = run_lambda("import lambda_function", env)
+            with self.subTest(variable=variable, change=change):
+                env = clean_env(**dict(good, **change), _HANDLER=LAMBDA_HANDLER)
+                out = run_lambda("import chatbotkit_session", env)
                 self.assertNotEqual(out.returncode, 0)
                 self.assertIn(variable, out.stderr)
                 self.assertNotIn(SECRET, out.stderr)
+        # Imported as a library (not as Lambda's handler), the module needs none of them.
+        self.assertEqual(run_lambda("import chatbotkit_session", clean_env()).returncode, 0)
 
 
 class RuntimeAPI:
@@ -3690,12 +4159,11 @@ class RuntimeAPI:
         """Run awslambdaric on the handler until every event is answered (or init fails); return its log."""
         with tempfile.TemporaryDirectory() as folder:
             shutil.copy(str(MODULE_FILE), folder)
-            shutil.copy(str(LAMBDA_FILE), folder)
             started = time.monotonic()
             process = subprocess.Popen(
-                [python, "-m", "awslambdaric", "lambda_function.lambda_handler"],
+                [python, "-m", "awslambdaric", LAMBDA_HANDLER],
                 cwd=folder,
-                env=dict(env, AWS_LAMBDA_RUNTIME_API=self.address, LAMBDA_TASK_ROOT=folder),
+                env=dict(env, AWS_LAMBDA_RUNTIME_API=self.address, LAMBDA_TASK_ROOT=folder, _HANDLER=LAMBDA_HANDLER),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,
@@ -3733,13 +4201,18 @@ class TestLambdaRuntime(unittest.TestCase):
                 self.assertNotIn(form, text)
 
     def note(self, scenario: str, kind: str, payload: Any, seconds: float, deadline_ms: int) -> None:
-        shown = (
-            payload if kind != "response" or "body" not in payload else dict(payload, body=json.loads(payload["body"]))
-        )
-        self.report.append(
-            "| %s | %s | %s | %.2f s of %.1f s |"
-            % (scenario, kind, json.dumps(shown)[:160], seconds, deadline_ms / 1000)
-        )
+        shown = json.dumps(payload)[:160]
+        if kind == "response" and "statusCode" in payload:  # a proxy response: status, headers that matter, body
+            headers = payload["headers"]
+            said = [
+                "%s: %s" % (name, headers[name]) for name in sorted(headers) if name.startswith(("Access-", "Allow"))
+            ]
+            shown = "%d; %s; body %s" % (
+                payload["statusCode"],
+                "; ".join(said) or "no CORS headers",
+                payload["body"] or "(none)",
+            )
+        self.report.append("| %s | %s | %s | %.2f s of %.1f s |" % (scenario, kind, shown, seconds, deadline_ms / 1000))
 
     def test_events_answered_in_time_under_the_real_runtime(self) -> None:
         def app(handler: Any, record: Recorded) -> None:
@@ -3747,16 +4220,55 @@ class TestLambdaRuntime(unittest.TestCase):
                 time.sleep(5)  # the API hangs
             session_app(handler, record)
 
+        import base64
+
+        http_api = dict(
+            function_url_event('{"message": "Hello"}'), routeKey="POST /chat-session", rawPath="/chat-session"
+        )
+        preflight = {
+            "origin": SHOP,
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "content-type",
+        }
         scenarios = [
-            ("direct event", {"botId": "bot_1", "message": "Hi"}, 3000),
-            ("Function URL event", function_url_event('{"message": "Hello"}'), 3000),
+            ("direct invocation", {"message": "Hi"}, 3000),
+            ("Function URL", function_url_event('{"message": "Hello"}'), 3000),
+            ("HTTP API payload 2.0", http_api, 3000),
+            (
+                "REST API payload 1.0",
+                dict(
+                    rest_api_event('{"message": "Hello"}'), headers={"Origin": SHOP, "Content-Type": "application/json"}
+                ),
+                3000,
+            ),
+            (
+                "base64 body (2.0)",
+                function_url_event(base64.b64encode(b'{"message": "Hello"}').decode(), base64_encoded=True),
+                3000,
+            ),
+            ("preflight (Function URL)", dict(function_url_event(None, "OPTIONS"), headers=preflight), 3000),
+            (
+                "preflight (REST API 1.0)",
+                dict(
+                    rest_api_event(None, "OPTIONS"), headers={"Origin": SHOP, "Access-Control-Request-Method": "POST"}
+                ),
+                3000,
+            ),
+            (
+                "preflight, origin not allowed",
+                dict(function_url_event(None, "OPTIONS"), headers=dict(preflight, origin="https://evil.example")),
+                3000,
+            ),
             ("bad body", function_url_event('{"botId": "x"}'), 3000),
             ("API hanging, 3 s deadline", function_url_event('{"message": "hang"}'), 3000),
         ]
         with LoopbackServer(app) as server:
             runtime = RuntimeAPI([(event, milliseconds) for _, event, milliseconds in scenarios])
             env = clean_env(
-                CHATBOTKIT_API_SECRET=SECRET, CHATBOTKIT_API_BASE_URL=server.url, CHATBOTKIT_BOT_ID="bot_web"
+                CHATBOTKIT_API_SECRET=SECRET,
+                CHATBOTKIT_API_BASE_URL=server.url,
+                CHATBOTKIT_BOT_ID="bot_web",
+                CHATBOTKIT_ALLOWED_ORIGINS=SHOP,
             )
             log, _ = runtime.run(env, sys.executable)
         results = [runtime.results["req-%d" % index] for index in range(len(scenarios))]
@@ -3764,12 +4276,19 @@ class TestLambdaRuntime(unittest.TestCase):
             self.note(name, kind, payload, seconds, milliseconds)
             self.assertEqual(kind, "response", (name, payload))
             self.assertLess(seconds, milliseconds / 1000.0)
-        direct, url, bad, hung = (payload for _, payload, _ in results)
+        direct, *http, hung = (payload for _, payload, _ in results)
         self.assertEqual(direct["token"], "tok_1")
-        self.assertEqual((url["statusCode"], json.loads(url["body"])["token"]), (200, "tok_1"))
-        self.assertEqual(url["headers"]["Cache-Control"], "no-store")
-        self.assertEqual(bad["statusCode"], 400)
+        self.assertEqual([answer["statusCode"] for answer in http], [200, 200, 200, 200, 204, 204, 403, 400])
+        for answer in http[:4]:
+            self.assertEqual(
+                json.loads(answer["body"]), {key: SESSION[key] for key in ("conversationId", "token", "expiresAt")}
+            )
+            self.assertEqual(answer["headers"]["Cache-Control"], "no-store")
+            self.assertEqual(answer["headers"]["Access-Control-Allow-Origin"], SHOP)
+        self.assertEqual(http[4]["headers"]["Access-Control-Allow-Headers"], "content-type")
+        self.assertNotIn("Access-Control-Allow-Origin", http[6]["headers"])
         self.assertEqual((hung["statusCode"], json.loads(hung["body"])["code"]), (504, "TIMEOUT"))
+        self.assertEqual(len(server.requests), 6)  # the preflights and the bad body never reached the API
         self.assert_no_secret(log, json.dumps(results))
 
     def test_api_down_is_a_502_answer(self) -> None:
