@@ -93,36 +93,62 @@ __all__ = [
     "main",
 ]
 
+
 # ---------------------------------------------------------------------------------------------------------
 # Constants
 # ---------------------------------------------------------------------------------------------------------
 
 _DEFAULT_BASE_URL = "https://api.chatbotkit.com"
+
+
 _OFFICIAL_HOST = "api.chatbotkit.com"
-_SESSION_PATH_TEMPLATE = "/api/v1/bot/{botId}/session/create"
+
+
 _USER_AGENT = "chatbotkit-session-python/%s (Python %d.%d)" % (
     __version__,
     sys.version_info[0],
     sys.version_info[1],
 )
+
+
 _LOGGER_NAME = "chatbotkit_session"
 
+
 _MAX_ERROR_BODY_CHARS = 64 * 1024  # how much of a failed response body APIError keeps (after masking)
+
+
 # A session is well under a kilobyte, and a megabyte also holds echoed messages. The cap also bounds
 # the time spent digesting the last answer after total_timeout's clock has run (about 0.2 s at the
 # worst for a megabyte of hostile JSON on the CI machine, where 16 MiB took seconds).
 _DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
+
+
 _READ_CHUNK_BYTES = 64 * 1024
+
+
 _MAX_BACKOFF_SECONDS = 8.0  # cap of our own exponential backoff
+
+
 _MAX_RETRY_AFTER_SECONDS = 60.0  # a server asking for a longer wait is not slept on: we raise at once
+
+
 # The longest timeout accepted: poll() takes milliseconds as a C int (about 24.8 days), and a socket
 # timeout past that overflows. A million seconds (11.6 days) is far beyond any sensible call.
 _MAX_TIMEOUT_SECONDS = 1e6
+
+
 _MAX_JSON_DEPTH = 64  # deeper answers are not sessions; it also keeps the json module clear of RecursionError
+
+
 _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+
 _ASYNC_WORKERS = 64  # threads an AsyncBotSessionClient may use at once for a synchronous transport
+
+
 # What http.client and urllib take for "the socket module's default timeout" (None would mean "none").
 _SOCKET_DEFAULT_TIMEOUT: Any = vars(socket)["_GLOBAL_DEFAULT_TIMEOUT"]
+
 
 # Codes for error responses whose body does not carry one (the table of @chatbotkit/fetch).
 _STATUS_CODES: Mapping[int, str] = MappingProxyType(
@@ -146,21 +172,39 @@ _STATUS_CODES: Mapping[int, str] = MappingProxyType(
     }
 )
 
+
 # Header values masked in every repr: they carry credentials.
 _SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"})
+
+
 # Headers the transport computes; a caller setting them would corrupt the message framing.
 _RESERVED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+
+
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
 _IPV6_LOOPBACK = bytes(15) + b"\x01"  # ::1 as inet_pton gives it
+
+
 _TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
 # Characters that could start a new line or move the cursor in a terminal or a log: escaped in every text
 # the library builds from what a server sent (C0, DEL, C1, and the Unicode line and paragraph separators).
 _CONTROL_CHARS = frozenset(map(chr, [*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029]))
+
+
 _CONTROL_ESCAPES = {ord(char): ("\\x%02x" if char < "\u0100" else "\\u%04x") % ord(char) for char in _CONTROL_CHARS}
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Errors
+#
+# ChatBotKitError             every error raised on purpose: message, code, attempts
+#  +-- APIError               the server answered with an error status, or with something not a session
+#  +-- APIConnectionError     the server could not be reached, or its answer could not be read
+#       +-- APITimeoutError   ... in the time given (timeout, total_timeout)
 # ---------------------------------------------------------------------------------------------------------
 
 
@@ -261,7 +305,7 @@ class APITimeoutError(APIConnectionError):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Small helpers shared by the sections below
+# Wire types: headers, the HTTP request and response a transport sees, and the session's TypedDicts
 # ---------------------------------------------------------------------------------------------------------
 
 
@@ -339,194 +383,11 @@ class _Headers(Mapping[str, str]):
         return "Headers(%r)" % (shown,)
 
 
-def _plain_headers(headers: Mapping[str, str]) -> Dict[str, str]:
-    """Headers as the plain dict http.client and urllib take."""
-    return headers.as_dict() if isinstance(headers, _Headers) else dict(headers)
-
-
-def _path_segment(value: str) -> str:
-    """*value* escaped as one URL path segment (typical ids are letters and digits: nothing to escape)."""
-    return value if value.isalnum() and value.isascii() else urllib.parse.quote(value, safe="")
-
-
-def _is_localhost_name(host: str) -> bool:
-    """``localhost`` or a name under ``.localhost``: loopback by definition (RFC 6761 section 6.3)."""
-    host = host.strip("[]").lower().rstrip(".")
-    return host == "localhost" or host.endswith(".localhost")
-
-
-def _is_loopback(host: str) -> bool:
-    """Tell whether *host* (a name or an IP address, IPv6 with or without brackets) is this machine.
-
-    The transports connect to a localhost name's loopback addresses themselves, never asking DNS, so
-    a name that passes here cannot lead anywhere else.
-    """
-    if _is_localhost_name(host):
-        return True
-    host = host.strip("[]").lower().rstrip(".")
-    family = _ip_family(host)
-    if family is None:
-        return False  # a host name: only localhost names count, whatever DNS says
-    address = socket.inet_pton(family, host)
-    return address[0] == 127 if family == socket.AF_INET else address == _IPV6_LOOPBACK
-
-
-def _ip_family(host: str) -> Optional[int]:
-    """``AF_INET`` or ``AF_INET6`` if *host* is an IP address (IPv6 with or without brackets), else None."""
-    host = host.strip("[]")
-    # inet_pton is strict (no "127.1" shorthand) and, unlike the ipaddress module, costs no import.
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET if host[-1:].isdigit() else None
-    if family is None:
-        return None
+def _reason(status: int) -> str:
     try:
-        socket.inet_pton(family, host)
-    except (OSError, ValueError):
-        return None
-    return family
-
-
-def _check_text(name: str, value: object, *, allow_empty: bool = True) -> str:
-    """Return *value* if it is a string HTTP can carry in a header (Latin-1, no control characters),
-    else raise naming *name*."""
-    if not isinstance(value, str):
-        raise TypeError("%s must be a string, not %s" % (name, type(value).__name__))
-    if not allow_empty and not value.strip():
-        raise ValueError("%s must not be empty or blank" % name)
-    if not _CONTROL_CHARS.isdisjoint(value):
-        raise ValueError("%s must not contain control characters (CR, LF, NUL, tab, ...)" % name)
-    if not value.isascii():
-        try:
-            value.encode("latin-1")
-        except UnicodeEncodeError:
-            raise ValueError("%s has characters HTTP headers cannot carry (only Latin-1 can be sent)" % name) from None
-    return value
-
-
-def _shown(value: object) -> str:
-    """repr(value) for an error message, even for an integer too long to write out."""
-    try:
-        return repr(value)
-    except ValueError:  # more digits than int-to-text conversion allows
-        return "an integer of %d bits" % cast(int, value).bit_length()
-
-
-def _check_seconds(name: str, value: object, *, allow_zero: bool) -> float:
-    """Return *value* as a float if it is a finite number of seconds in range, else raise naming *name*."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError("%s must be a number, not %s" % (name, type(value).__name__))
-    if not (0 <= value <= _MAX_TIMEOUT_SECONDS) or (value == 0 and not allow_zero):  # NaN fails both tests
-        raise ValueError(
-            "%s must be a number of seconds %s 0 and at most %d, got %s"
-            % (name, ">=" if allow_zero else ">", _MAX_TIMEOUT_SECONDS, _shown(value))
-        )
-    return float(value)
-
-
-def _parse_url(name: str, url: str) -> urllib.parse.SplitResult:
-    """``urllib.parse.urlsplit(url)``, its refusal (an unclosed ``[``, say) raised naming *name*."""
-    try:
-        return urllib.parse.urlsplit(url)
-    except ValueError as exc:
-        raise ValueError("%s is not a valid URL (%s), got %r" % (name, exc, url)) from None
-
-
-def _split_http_url(name: str, url: str) -> urllib.parse.SplitResult:
-    """Parse an absolute http(s) URL with an ASCII host and a valid port, or raise ValueError naming *name*."""
-    _check_text(name, url, allow_empty=False)
-    parts = _parse_url(name, url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("%s must be an http:// or https:// URL with a host, got %r" % (name, url))
-    if not parts.netloc.isascii() or " " in parts.netloc:
-        raise ValueError(
-            "%s must have an ASCII host name (write an international one as xn--...), got %r" % (name, url)
-        )
-    if parts.username is not None or parts.password is not None:
-        raise ValueError("%s must not carry credentials; use the secret option" % name)
-    try:
-        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
-    except ValueError as exc:
-        raise ValueError("%s has an invalid port: %s" % (name, exc)) from None
-    return parts
-
-
-def _quote_target(value: str) -> str:
-    """A path (and query) as a URL carries it: spaces and non-ASCII percent-encoded, as a browser's URL
-    parser does; existing escapes, reserved characters and ``{botId}`` placeholders are kept."""
-    return urllib.parse.quote(value, safe="/%:@!$&'()*+,;=-._~?#[]{}")
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Secrecy: the one place that cleans every text leaving the library
-# ---------------------------------------------------------------------------------------------------------
-
-
-def _any_case_hex(digits: str) -> str:
-    return "".join("[%s%s]" % (digit.lower(), digit.upper()) if digit.isalpha() else digit for digit in digits)
-
-
-def _echo_pattern(secret: str) -> str:
-    """A regular expression matching *secret* however a server may echo it: each character as itself,
-    as a JSON ``\\uXXXX`` escape, percent-encoded (either case of hex), or backslash-escaped."""
-    parts: List[str] = []
-    for char in secret:
-        forms = [re.escape(char), r"\\u" + _any_case_hex("%04x" % ord(char))]
-        forms.append("".join("%" + _any_case_hex("%02x" % byte) for byte in char.encode("utf-8")))
-        if char in "\\\"'/":
-            forms.append(re.escape("\\" + char))
-        parts.append("(?:%s)" % "|".join(forms))
-    return "".join(parts)
-
-
-def _escape_control(text: str) -> str:
-    """*text* with control characters written as escapes (``\\x0a``), so that it stays on one line."""
-    return text.translate(_CONTROL_ESCAPES)
-
-
-class _Secrecy:
-    """Masks the secret in what leaves the library: every error passes through ``scrub`` before it is raised.
-
-    Built per client from its secret; the pattern is compiled on first use, so calls that succeed never
-    pay for it.
-    """
-
-    __slots__ = ("_pattern", "_secret")
-
-    def __init__(self, secret: str) -> None:
-        self._secret = secret
-        self._pattern: Optional[re.Pattern[str]] = None
-
-    def mask(self, text: str) -> str:
-        """*text* with the secret, in any echoed form, replaced by ``***``."""
-        if not self._secret:
-            return text
-        if self._pattern is None:
-            self._pattern = re.compile(_echo_pattern(self._secret))
-        return self._pattern.sub("***", text)
-
-    def clean(self, text: str) -> str:
-        """*text* masked, and with control characters escaped so that it stays on one line."""
-        return _escape_control(self.mask(text))
-
-    def scrub(self, error: _E) -> _E:
-        """A copy of *error* whose every text is cleaned (the body masked and cut), with no chained exception."""
-        state: Dict[str, Any] = {}
-        # An echo of the secret takes at most six characters per character of it (\u0073): masking that
-        # much past the cut finds every echo that starts before it, without masking the whole body.
-        window = _MAX_ERROR_BODY_CHARS + 6 * len(self._secret)
-        for name, value in vars(error).items():
-            if name == "body" and isinstance(value, str):
-                value = self.mask(value[:window])[:_MAX_ERROR_BODY_CHARS]
-            elif isinstance(value, str):
-                value = self.clean(value)
-            elif isinstance(value, _Headers):
-                value = _Headers([(self.clean(key), self.clean(item)) for key, item in value.items()])
-            state[name] = value
-        return _rebuild_error(type(error), state)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# The HTTP exchange, as plain data in and out
-# ---------------------------------------------------------------------------------------------------------
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return "HTTP %d" % status
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -570,8 +431,14 @@ class HTTPResponse:
 
 
 Transport = Callable[[HTTPRequest], HTTPResponse]
+
+
 """A synchronous transport: sends one request and returns the response, honouring ``request.timeout``."""
+
+
 AsyncTransport = Callable[[HTTPRequest], Awaitable[HTTPResponse]]
+
+
 """An asynchronous transport (a coroutine function); only ``AsyncBotSessionClient`` accepts one."""
 
 
@@ -591,6 +458,277 @@ def _is_async_transport(transport: object) -> bool:
         if isinstance(code, CodeType) and code.co_flags & _CO_COROUTINE:
             return True
     return False
+
+
+class BotSessionMessage(TypedDict):
+    """A message of a bot session: ``type`` (``user``, ``bot``, ``context``, ...) and ``text``."""
+
+    type: str
+    text: str
+
+
+class BotSessionCreateRequest(TypedDict, total=False):
+    """The body of createBotSession: every field optional.
+
+    Type checkers refuse a misspelt key or a wrongly typed value in a literal. At run time any mapping is
+    accepted, its known fields checked and unknown fields sent as given (fields the API may add later);
+    pass a dict built at run time as ``cast(BotSessionCreateRequest, payload)``.
+    """
+
+    durationInSeconds: float
+    messages: List[BotSessionMessage]
+    meta: Dict[str, Any]
+
+
+class _BotSessionCreateResponseRequired(TypedDict):
+    id: str
+    conversationId: str
+    token: str
+    expiresAt: float
+
+
+class BotSessionCreateResponse(_BotSessionCreateResponseRequired, total=False):
+    """The session: ``id``, ``conversationId``, ``token``, ``expiresAt`` (epoch ms), maybe ``messages``."""
+
+    messages: List[BotSessionMessage]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Input checks: every value a caller gives is checked here, before any I/O, naming its field
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _check_text(name: str, value: object, *, allow_empty: bool = True) -> str:
+    """Return *value* if it is a string HTTP can carry in a header (Latin-1, no control characters),
+    else raise naming *name*."""
+    if not isinstance(value, str):
+        raise TypeError("%s must be a string, not %s" % (name, type(value).__name__))
+    if not allow_empty and not value.strip():
+        raise ValueError("%s must not be empty or blank" % name)
+    if not _CONTROL_CHARS.isdisjoint(value):
+        raise ValueError("%s must not contain control characters (CR, LF, NUL, tab, ...)" % name)
+    if not value.isascii():
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise ValueError("%s has characters HTTP headers cannot carry (only Latin-1 can be sent)" % name) from None
+    return value
+
+
+def _shown(value: object) -> str:
+    """repr(value) for an error message, even for an integer too long to write out."""
+    try:
+        return repr(value)
+    except ValueError:  # more digits than int-to-text conversion allows
+        return "an integer of %d bits" % cast(int, value).bit_length()
+
+
+def _check_seconds(name: str, value: object, *, allow_zero: bool) -> float:
+    """Return *value* as a float if it is a finite number of seconds in range, else raise naming *name*."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError("%s must be a number, not %s" % (name, type(value).__name__))
+    if not (0 <= value <= _MAX_TIMEOUT_SECONDS) or (value == 0 and not allow_zero):  # NaN fails both tests
+        raise ValueError(
+            "%s must be a number of seconds %s 0 and at most %d, got %s"
+            % (name, ">=" if allow_zero else ">", _MAX_TIMEOUT_SECONDS, _shown(value))
+        )
+    return float(value)
+
+
+def _is_finite_number(value: object) -> bool:
+    """Tell whether *value* is an int or float (not a bool) that a float can hold: not NaN, not infinite,
+    not an integer of 309 digits or more."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+def _check_bot_id(bot_id: object) -> str:
+    if not isinstance(bot_id, str):
+        raise TypeError("bot_id must be a string, not %s" % type(bot_id).__name__)
+    if not bot_id.strip():
+        raise ValueError("bot_id must not be empty or blank")
+    if bot_id in (".", ".."):
+        raise ValueError("bot_id must not be %r (it would change the URL path)" % bot_id)
+    if not bot_id.isprintable() and not _CONTROL_CHARS.isdisjoint(bot_id):
+        raise ValueError("bot_id must not contain control characters")
+    return bot_id
+
+
+def _checked_headers(headers: object) -> _Headers:
+    """The ``headers`` option checked: token names, none the transport sets, values HTTP can carry."""
+    if not isinstance(headers, collections.abc.Mapping):
+        raise TypeError("headers must be a mapping of names to values, not %s" % type(headers).__name__)
+    for name, value in cast(Mapping[object, object], headers).items():
+        if not isinstance(name, str) or not name or not set(name) <= _TOKEN_CHARS:
+            raise ValueError("headers: %s is not a valid header name" % _shown(name))
+        if name.lower() in _RESERVED_HEADERS:
+            raise ValueError("headers: %r is set by the transport and cannot be overridden" % name)
+        _check_text("headers[%r]" % name, value)
+    return _Headers(cast(Mapping[str, str], headers))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# URLs: parsing, loopback, the Node SDK's routing rules (host and protocol folding, endpoints, /api)
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _path_segment(value: str) -> str:
+    """*value* escaped as one URL path segment (typical ids are letters and digits: nothing to escape)."""
+    return value if value.isalnum() and value.isascii() else urllib.parse.quote(value, safe="")
+
+
+def _is_localhost_name(host: str) -> bool:
+    """``localhost`` or a name under ``.localhost``: loopback by definition (RFC 6761 section 6.3)."""
+    host = host.strip("[]").lower().rstrip(".")
+    return host == "localhost" or host.endswith(".localhost")
+
+
+def _is_loopback(host: str) -> bool:
+    """Tell whether *host* (a name or an IP address, IPv6 with or without brackets) is this machine.
+
+    The transports connect to a localhost name's loopback addresses themselves, never asking DNS, so
+    a name that passes here cannot lead anywhere else.
+    """
+    if _is_localhost_name(host):
+        return True
+    host = host.strip("[]").lower().rstrip(".")
+    family = _ip_family(host)
+    if family is None:
+        return False  # a host name: only localhost names count, whatever DNS says
+    address = socket.inet_pton(family, host)
+    return address[0] == 127 if family == socket.AF_INET else address == _IPV6_LOOPBACK
+
+
+def _ip_family(host: str) -> Optional[int]:
+    """``AF_INET`` or ``AF_INET6`` if *host* is an IP address (IPv6 with or without brackets), else None."""
+    host = host.strip("[]")
+    # inet_pton is strict (no "127.1" shorthand) and, unlike the ipaddress module, costs no import.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET if host[-1:].isdigit() else None
+    if family is None:
+        return None
+    try:
+        socket.inet_pton(family, host)
+    except (OSError, ValueError):
+        return None
+    return family
+
+
+def _parse_url(name: str, url: str) -> urllib.parse.SplitResult:
+    """``urllib.parse.urlsplit(url)``, its refusal (an unclosed ``[``, say) raised naming *name*."""
+    try:
+        return urllib.parse.urlsplit(url)
+    except ValueError as exc:
+        raise ValueError("%s is not a valid URL (%s), got %r" % (name, exc, url)) from None
+
+
+def _split_http_url(name: str, url: str) -> urllib.parse.SplitResult:
+    """Parse an absolute http(s) URL with an ASCII host and a valid port, or raise ValueError naming *name*."""
+    _check_text(name, url, allow_empty=False)
+    parts = _parse_url(name, url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("%s must be an http:// or https:// URL with a host, got %r" % (name, url))
+    if not parts.netloc.isascii() or " " in parts.netloc:
+        raise ValueError(
+            "%s must have an ASCII host name (write an international one as xn--...), got %r" % (name, url)
+        )
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("%s must not carry credentials; use the secret option" % name)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError as exc:
+        raise ValueError("%s has an invalid port: %s" % (name, exc)) from None
+    return parts
+
+
+def _quote_target(value: str) -> str:
+    """A path (and query) as a URL carries it: spaces and non-ASCII percent-encoded, as a browser's URL
+    parser does; existing escapes, reserved characters and ``{botId}`` placeholders are kept."""
+    return urllib.parse.quote(value, safe="/%:@!$&'()*+,;=-._~?#[]{}")
+
+
+def _folded_base_url(base_url: str, host: Optional[str], protocol: Optional[str]) -> str:
+    """*base_url* with *protocol* and *host* applied (the Node SDK's folding), as a browser's URL setters apply them:
+    a host without a port keeps the base URL's port."""
+    base = urllib.parse.urlsplit(base_url)
+    scheme, netloc = base.scheme, base.netloc
+    if protocol is not None:
+        scheme = _check_text("protocol", protocol).rstrip(":")
+        if scheme not in ("http", "https"):
+            raise ValueError("protocol must be 'http' or 'https', got %r" % (protocol,))
+    if host is not None:
+        _check_text("host", host, allow_empty=False)
+        try:
+            host_parts = urllib.parse.urlsplit("//" + host)
+        except ValueError as exc:  # an unclosed "[", say
+            raise ValueError("host must be a host name with an optional port (%s), got %r" % (exc, host)) from None
+        if host_parts.netloc != host or not host_parts.hostname or "@" in host:
+            raise ValueError("host must be a host name with an optional port, got %r" % host)
+        _split_http_url("host", "http://" + host)
+        netloc = host
+        if host_parts.port is None and base.port is not None:
+            netloc = "%s:%d" % (host, base.port)
+    return urllib.parse.urlunsplit((scheme, netloc, base.path, base.query, ""))
+
+
+def _checked_endpoints(given: object) -> Dict[str, str]:
+    """The ``endpoints`` option checked: each value a path or an absolute http(s) URL, percent-encoded."""
+    if not isinstance(given, collections.abc.Mapping):
+        raise TypeError("endpoints must be a mapping of paths, not %s" % type(given).__name__)
+    endpoints: Dict[str, str] = {}
+    for given_key, given_value in cast(Mapping[object, object], given).items():
+        key = _check_text("endpoints key", given_key, allow_empty=False)
+        where = "endpoints[%r]" % key
+        value = _check_text(where, given_value, allow_empty=False)
+        if value.startswith("//") or "\\" in value:
+            raise ValueError("%s must be a path or an absolute http(s) URL, got %r" % (where, value))
+        if _parse_url(where, value).scheme:  # absolute, as a browser's URL parser sees it
+            parts = _split_http_url(where, value)
+            value = urllib.parse.urlunsplit(parts._replace(path=_quote_target(parts.path), fragment=""))
+        else:
+            value = _quote_target(value)
+        endpoints[key] = value
+    return endpoints
+
+
+def _refuse_plain_http_off_machine(base_url: str, endpoints: Mapping[str, str]) -> None:
+    """Refuse, before any I/O, URLs that would carry the secret in clear text off this machine."""
+    targets = [("base_url", base_url)]
+    targets += [("endpoints[%r]" % key, value) for key, value in endpoints.items()]
+    for name, url in targets:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
+            raise ValueError(
+                "%s: refusing to send the secret over plain http to %s; use https, or allow it explicitly "
+                "if you accept the risk (allow_insecure_http=True; on the command line --allow-insecure-http)"
+                % (name, parts.hostname)
+            )
+
+
+def _operation_url(
+    base_url: str, endpoints: Mapping[str, str], path_template: str, path_params: Mapping[str, str]
+) -> str:
+    """Resolve an operation path like the Node SDK: endpoints (template, raw or escaped key), the base
+    URL, and the ``/api`` prefix dropped on the official host."""
+    escaped = [("{%s}" % name, _path_segment(value)) for name, value in path_params.items()]
+    path = raw_path = path_template
+    for (placeholder, value), raw in zip(escaped, path_params.values()):
+        path = path.replace(placeholder, value)
+        raw_path = raw_path.replace(placeholder, raw)
+    if endpoints:
+        endpoint = endpoints.get(path) or endpoints.get(raw_path) or endpoints.get(path_template)
+        if endpoint is not None:
+            for placeholder, value in escaped:
+                endpoint = endpoint.replace(placeholder, value)
+            path = endpoint
+    url = urllib.parse.urljoin(base_url, path)
+    parts = urllib.parse.urlsplit(url)
+    if parts.hostname == _OFFICIAL_HOST and parts.path.startswith("/api/"):
+        url = urllib.parse.urlunsplit(parts._replace(path=parts.path[4:]))
+    return url
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -658,11 +796,11 @@ class ClientOptions:
             raise ValueError("secret must be printable ASCII without spaces (was an invisible character pasted?)")
         _split_http_url("base_url", self.base_url)
         if self.host is not None or self.protocol is not None:
-            object.__setattr__(self, "base_url", self._folded_base_url())
+            object.__setattr__(self, "base_url", _folded_base_url(self.base_url, self.host, self.protocol))
             object.__setattr__(self, "host", None)
             object.__setattr__(self, "protocol", None)
-        object.__setattr__(self, "endpoints", MappingProxyType(self._checked_endpoints()))
-        object.__setattr__(self, "headers", self._checked_headers())
+        object.__setattr__(self, "endpoints", MappingProxyType(_checked_endpoints(self.endpoints)))
+        object.__setattr__(self, "headers", _checked_headers(self.headers))
         for name in ("run_as_user_id", "run_as_child_user_email", "timezone"):
             if getattr(self, name) is not None:
                 _check_text(name, getattr(self, name))
@@ -685,76 +823,8 @@ class ClientOptions:
             raise TypeError("max_response_bytes must be an int")
         if self.max_response_bytes <= 0:
             raise ValueError("max_response_bytes must be > 0, got %s" % _shown(self.max_response_bytes))
-        self._check_secret_stays_safe()
-
-    def _folded_base_url(self) -> str:
-        """``base_url`` with ``protocol`` and ``host`` applied, as a browser's URL setters apply them:
-        a host without a port keeps the base URL's port."""
-        base = urllib.parse.urlsplit(self.base_url)
-        scheme, netloc = base.scheme, base.netloc
-        if self.protocol is not None:
-            scheme = _check_text("protocol", self.protocol).rstrip(":")
-            if scheme not in ("http", "https"):
-                raise ValueError("protocol must be 'http' or 'https', got %r" % (self.protocol,))
-        if self.host is not None:
-            _check_text("host", self.host, allow_empty=False)
-            try:
-                host_parts = urllib.parse.urlsplit("//" + self.host)
-            except ValueError as exc:  # an unclosed "[", say
-                raise ValueError(
-                    "host must be a host name with an optional port (%s), got %r" % (exc, self.host)
-                ) from None
-            if host_parts.netloc != self.host or not host_parts.hostname or "@" in self.host:
-                raise ValueError("host must be a host name with an optional port, got %r" % self.host)
-            _split_http_url("host", "http://" + self.host)
-            netloc = self.host
-            if host_parts.port is None and base.port is not None:
-                netloc = "%s:%d" % (self.host, base.port)
-        return urllib.parse.urlunsplit((scheme, netloc, base.path, base.query, ""))
-
-    def _checked_endpoints(self) -> Dict[str, str]:
-        if not isinstance(self.endpoints, collections.abc.Mapping):
-            raise TypeError("endpoints must be a mapping of paths, not %s" % type(self.endpoints).__name__)
-        endpoints: Dict[str, str] = {}
-        for key, value in self.endpoints.items():
-            _check_text("endpoints key", key, allow_empty=False)
-            where = "endpoints[%r]" % key
-            _check_text(where, value, allow_empty=False)
-            if value.startswith("//") or "\\" in value:
-                raise ValueError("%s must be a path or an absolute http(s) URL, got %r" % (where, value))
-            if _parse_url(where, value).scheme:  # absolute, as a browser's URL parser sees it
-                parts = _split_http_url(where, value)
-                value = urllib.parse.urlunsplit(parts._replace(path=_quote_target(parts.path), fragment=""))
-            else:
-                value = _quote_target(value)
-            endpoints[key] = value
-        return endpoints
-
-    def _checked_headers(self) -> _Headers:
-        if not isinstance(self.headers, collections.abc.Mapping):
-            raise TypeError("headers must be a mapping of names to values, not %s" % type(self.headers).__name__)
-        for name, value in self.headers.items():
-            if not isinstance(name, str) or not name or not set(name) <= _TOKEN_CHARS:
-                raise ValueError("headers: %s is not a valid header name" % _shown(name))
-            if name.lower() in _RESERVED_HEADERS:
-                raise ValueError("headers: %r is set by the transport and cannot be overridden" % name)
-            _check_text("headers[%r]" % name, value)
-        return _Headers(self.headers)
-
-    def _check_secret_stays_safe(self) -> None:
-        """Refuse, before any I/O, a configuration that would send the secret in clear text off this machine."""
-        if not self.secret or self.allow_insecure_http:
-            return
-        targets = [("base_url", self.base_url)]
-        targets += [("endpoints[%r]" % key, value) for key, value in self.endpoints.items()]
-        for name, url in targets:
-            parts = urllib.parse.urlsplit(url)
-            if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
-                raise ValueError(
-                    "%s: refusing to send the secret over plain http to %s; use https, or allow it explicitly "
-                    "if you accept the risk (allow_insecure_http=True; on the command line --allow-insecure-http)"
-                    % (name, parts.hostname)
-                )
+        if self.secret and not self.allow_insecure_http:
+            _refuse_plain_http_off_machine(self.base_url, self.endpoints)
 
     def __repr__(self) -> str:
         shown: List[str] = []
@@ -875,6 +945,565 @@ def _given(arguments: Mapping[str, Any]) -> Dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Secrecy: the one place that masks every text leaving the library
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _any_case_hex(digits: str) -> str:
+    return "".join("[%s%s]" % (digit.lower(), digit.upper()) if digit.isalpha() else digit for digit in digits)
+
+
+def _echo_pattern(secret: str) -> str:
+    """A regular expression matching *secret* however a server may echo it: each character as itself,
+    as a JSON ``\\uXXXX`` escape, percent-encoded (either case of hex), or backslash-escaped."""
+    parts: List[str] = []
+    for char in secret:
+        forms = [re.escape(char), r"\\u" + _any_case_hex("%04x" % ord(char))]
+        forms.append("".join("%" + _any_case_hex("%02x" % byte) for byte in char.encode("utf-8")))
+        if char in "\\\"'/":
+            forms.append(re.escape("\\" + char))
+        parts.append("(?:%s)" % "|".join(forms))
+    return "".join(parts)
+
+
+def _escape_control(text: str) -> str:
+    """*text* with control characters written as escapes (``\\x0a``), so that it stays on one line."""
+    return text.translate(_CONTROL_ESCAPES)
+
+
+class _Secrecy:
+    """Masks the secret in what leaves the library: every error passes through ``masked_error`` before it is raised.
+
+    Built per client from its secret; the pattern is compiled on first use, so calls that succeed never
+    pay for it.
+    """
+
+    __slots__ = ("_pattern", "_secret")
+
+    def __init__(self, secret: str) -> None:
+        self._secret = secret
+        self._pattern: Optional[re.Pattern[str]] = None
+
+    def mask(self, text: str) -> str:
+        """*text* with the secret, in any echoed form, replaced by ``***``."""
+        if not self._secret:
+            return text
+        if self._pattern is None:
+            self._pattern = re.compile(_echo_pattern(self._secret))
+        return self._pattern.sub("***", text)
+
+    def masked_line(self, text: str) -> str:
+        """*text* masked, and with control characters escaped so that it stays on one line."""
+        return _escape_control(self.mask(text))
+
+    def masked_error(self, error: _E) -> _E:
+        """A copy of *error* whose every text is cleaned (the body masked and cut), with no chained exception."""
+        state: Dict[str, Any] = {}
+        # An echo of the secret takes at most six characters per character of it (\u0073): masking that
+        # much past the cut finds every echo that starts before it, without masking the whole body.
+        window = _MAX_ERROR_BODY_CHARS + 6 * len(self._secret)
+        for name, value in vars(error).items():
+            if name == "body" and isinstance(value, str):
+                value = self.mask(value[:window])[:_MAX_ERROR_BODY_CHARS]
+            elif isinstance(value, str):
+                value = self.masked_line(value)
+            elif isinstance(value, _Headers):
+                value = _Headers([(self.masked_line(key), self.masked_line(item)) for key, item in value.items()])
+            state[name] = value
+        return _rebuild_error(type(error), state)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# JSON: strict encoding of requests, strict decoding of answers
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _as_mapping(value: object) -> Optional[Mapping[Any, Any]]:
+    """*value* if it is a mapping, else None (one narrowing that every type checker reads alike)."""
+    return value if isinstance(value, collections.abc.Mapping) else None  # pyright: ignore[reportUnknownVariableType]
+
+
+def _json_default(value: object) -> Any:
+    """What the JSON encoder calls for a value it does not know: read-only and other mappings become dicts."""
+    mapping = _as_mapping(value)
+    if mapping is not None:
+        return dict(mapping)
+    raise TypeError("%s is not JSON" % type(value).__name__)
+
+
+# Compact, strict (no NaN or Infinity) and made once: json.dumps with options builds an encoder per call.
+_encode_json = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=_json_default).encode
+
+
+def _json_body(value: Any, where: str) -> bytes:
+    """Encode *value* as compact JSON bytes, or raise ValueError/TypeError naming the first field JSON cannot hold.
+
+    Keys follow the json module: strings, and numbers, booleans and None, which become strings.
+    """
+    try:
+        body = _encode_json(value).encode("ascii")
+    except (TypeError, ValueError, RecursionError):
+        _find_not_json(value, where, ())  # raises, naming the field
+        raise
+    if _nests_too_deep(body):
+        _find_not_json(value, where, ())  # the same limit on every interpreter, whatever its recursion limit
+    return body
+
+
+def _check_json_scalar(value: Any, where: str) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("%s is %r, which JSON cannot represent" % (where, value))
+    if isinstance(value, int):
+        try:
+            int.__repr__(value)
+        except ValueError:  # more digits than int-to-text conversion allows (sys.set_int_max_str_digits)
+            raise ValueError("%s is an integer too large to write as JSON" % where) from None
+
+
+def _find_not_json(value: object, where: str, parents: Tuple[int, ...]) -> None:
+    """Walk *value* as the JSON encoder does and raise at the first part it cannot encode (the slow path)."""
+    _check_json_scalar(value, where)
+    if value is None or isinstance(value, (str, int, float)):
+        return
+    if id(value) in parents:
+        raise ValueError("%s contains itself, which JSON cannot represent" % where)
+    if len(parents) >= _MAX_JSON_DEPTH:
+        raise ValueError("%s is nested more than %d levels deep" % (where, _MAX_JSON_DEPTH))
+    chain = (*parents, id(value))
+    mapping = _as_mapping(value)
+    if mapping is not None:
+        for key, item in mapping.items():
+            if key is not None and not isinstance(key, (str, int, float)):
+                raise TypeError("%s has a key of type %s, which JSON cannot represent" % (where, type(key).__name__))
+            _check_json_scalar(key, "%s key" % where)
+            _find_not_json(item, "%s.%s" % (where, key), chain)
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(cast(Sequence[Any], value)):
+            _find_not_json(item, "%s[%d]" % (where, index), chain)
+    else:
+        raise TypeError("%s is a %s, which JSON cannot represent" % (where, type(value).__name__))
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError("%s is not JSON (RFC 8259)" % name)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("%s is out of range" % text)
+    return value
+
+
+# Strict (RFC 8259): NaN, Infinity and numbers too large for a float are refused, not turned into floats.
+_decode_json = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite_float).decode
+
+
+_JSON_STRING = rb'"[^"\\]*(?:\\.[^"\\]*)*"'  # compiled (and cached by re) on first use: large answers only
+
+
+_NOT_BRACKETS = bytes(range(256)).translate(None, b"[]{}")
+
+
+_BRACKETS_AS_PARENTHESES = bytes.maketrans(b"[{]}", b"(())")
+
+
+def _nests_too_deep(text: bytes) -> bool:
+    """Tell whether the valid JSON *text* nests arrays and objects more than _MAX_JSON_DEPTH deep.
+
+    A few linear passes at C speed (walking the decoded value in Python took seconds for a large answer):
+    the strings dropped, only the brackets kept, then the innermost pairs removed once per level.
+    """
+    if text.count(b"[") + text.count(b"{") <= _MAX_JSON_DEPTH:
+        return False
+    brackets = re.sub(_JSON_STRING, b"", text, flags=re.DOTALL).translate(_BRACKETS_AS_PARENTHESES, _NOT_BRACKETS)
+    for _ in range(_MAX_JSON_DEPTH):
+        if not brackets:
+            return False
+        brackets = brackets.replace(b"()", b"")
+    return bool(brackets)
+
+
+def _parse_answer(body: bytes) -> Tuple[Any, Optional[str]]:
+    """The decoded JSON of a response body and None, or None and why it is not usable JSON."""
+    try:
+        payload = _decode_json(body.decode("utf-8"))
+    except RecursionError:
+        return None, "its body nests too deeply"
+    except ValueError:  # UnicodeDecodeError, JSONDecodeError and our strict refusals
+        return None, "its body is not JSON"
+    if _nests_too_deep(body):
+        return None, "its body nests more than %d levels deep" % _MAX_JSON_DEPTH
+    return payload, None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The createBotSession operation: its path, headers, request body and answer
+# ---------------------------------------------------------------------------------------------------------
+
+_SESSION_PATH_TEMPLATE = "/api/v1/bot/{botId}/session/create"
+
+
+def _request_headers(options: ClientOptions) -> _Headers:
+    """The headers of every request a client with *options* sends (the computed ones win)."""
+    headers = {name.lower(): value for name, value in options.headers.items()}
+    headers.setdefault("user-agent", _USER_AGENT)
+    headers.setdefault("accept", "application/json")
+    headers["content-type"] = "application/json"
+    if options.secret:
+        headers["authorization"] = "Bearer " + options.secret
+    for name, value in (
+        ("x-runas-user-id", options.run_as_user_id),
+        ("x-runas-child-user-email", options.run_as_child_user_email),
+        ("x-timezone", options.timezone),
+    ):
+        if value:
+            headers[name] = value
+    return _Headers(headers)
+
+
+def _session_request_body(request: Optional[Mapping[str, Any]]) -> bytes:
+    """Check a createBotSession request against the schema's types and encode it as JSON bytes."""
+    if request is None:
+        return b"{}"
+    if not isinstance(request, collections.abc.Mapping):
+        raise TypeError("request must be a mapping (a dict), not %s" % type(request).__name__)
+    duration = request.get("durationInSeconds", 0)
+    if isinstance(duration, bool) or not isinstance(duration, (int, float)):
+        raise TypeError("request.durationInSeconds must be a number, not %s" % type(duration).__name__)
+    messages: object = request.get("messages", ())
+    if not isinstance(messages, (list, tuple)):
+        raise TypeError("request.messages must be a list, not %s" % type(messages).__name__)
+    for index, item in enumerate(cast(Sequence[object], messages)):
+        if not isinstance(item, collections.abc.Mapping):
+            raise TypeError("request.messages[%d] must be a mapping, not %s" % (index, type(item).__name__))
+        message = cast(Mapping[str, object], item)
+        for key in ("type", "text"):
+            if not isinstance(message.get(key), str):
+                raise TypeError(
+                    "request.messages[%d].%s must be a string, not %s"
+                    % (index, key, "missing" if key not in message else type(message[key]).__name__)
+                )
+    meta = request.get("meta", _EMPTY)
+    if not isinstance(meta, collections.abc.Mapping):
+        raise TypeError("request.meta must be a mapping, not %s" % type(meta).__name__)
+    return _json_body(request, "request")
+
+
+def _session_problem(session: Any) -> Optional[str]:
+    """What keeps a decoded createBotSession answer from being a session, or None if it is one."""
+    if not isinstance(session, dict):
+        return "its body is not a JSON object"
+    fields_: Dict[str, Any] = cast(Dict[str, Any], session)
+    for key in ("id", "conversationId", "token"):
+        value = fields_.get(key)
+        if not isinstance(value, str) or not value:
+            return "its %r is not a non-empty string" % key
+    if not _is_finite_number(fields_.get("expiresAt")):
+        return "its 'expiresAt' is not a finite number"
+    if "messages" in fields_:
+        messages: object = fields_["messages"]
+        if not isinstance(messages, list):
+            return "its 'messages' is not a list"
+        for index, message in enumerate(cast(List[object], messages)):
+            if not isinstance(message, dict):
+                return "its 'messages[%d]' is not an object" % index
+            for key in ("type", "text"):
+                if not isinstance(cast(Dict[str, object], message).get(key), str):
+                    return "its 'messages[%d].%s' is not a string" % (index, key)
+    return None
+
+
+def _session_call(client: _BaseClient, bot_id: str, request: Optional[Mapping[str, Any]]) -> Tuple[str, bytes]:
+    """The URL and JSON body of a createBotSession call, both checked before any I/O."""
+    return client._core.url(_SESSION_PATH_TEMPLATE, {"botId": _check_bot_id(bot_id)}), _session_request_body(request)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The retry policy
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _retry_after(headers: Mapping[str, str], now: float) -> Optional[float]:
+    """The delay a response asks for (``retry-after-ms``, ``Retry-After`` seconds or an HTTP date, read
+    against *now*, the epoch time), or None."""
+    value = headers.get("retry-after-ms")
+    if value is not None:
+        try:
+            milliseconds = float(value)
+        except ValueError:
+            milliseconds = math.nan
+        if math.isfinite(milliseconds) and milliseconds >= 0:
+            return milliseconds / 1000.0
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            moment = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        return max(moment.timestamp() - now, 0.0)
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _should_retry(error: ChatBotKitError, retry_timeout: bool) -> bool:
+    """The retry policy: a status that says "try again" (with a wait, if it asks for one, of at most a
+    minute), or a failure to reach the server. Under ``retry_timeout=False`` only a failure where the
+    request cannot have reached the server whole: retrying anything else could create a second session."""
+    if isinstance(error, APIError):
+        return error.status in _RETRY_STATUSES and (error.retry_after or 0) <= _MAX_RETRY_AFTER_SECONDS
+    return isinstance(error, APIConnectionError) and (retry_timeout or not error.request_sent)
+
+
+def _backoff_delay(retry_delay: float, attempt: int, jitter: float) -> float:
+    """Our own wait before retry number *attempt* + 1: doubling from *retry_delay*, capped, then shortened
+    by up to a quarter (*jitter* in [0, 1)) so that many clients failing together do not retry together."""
+    return min(retry_delay * 2.0 ** min(attempt, 64), _MAX_BACKOFF_SECONDS) * (1.0 - 0.25 * jitter)
+
+
+def _retry_delay(retry_after: Optional[float], retry_delay: float, attempt: int, jitter: float) -> float:
+    """The wait before retry number *attempt* + 1: what the server asked for, taken as given; else our
+    backoff from *retry_delay* (none when it is 0)."""
+    if retry_after is not None:
+        return retry_after
+    if not retry_delay:
+        return 0.0
+    return _backoff_delay(retry_delay, attempt, jitter)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Logging: the library's records (logging is imported only by a program that uses it)
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _logger() -> Any:
+    """The module's logger, or None while the program has not imported the logging package.
+
+    Nobody can have configured a handler before logging is imported, and our records (DEBUG, INFO) are
+    below the last-resort level, so nothing would be shown: not importing it ourselves keeps 2 to 11 ms
+    (measured on 3.8 to 3.15) out of the start-up of scripts and Lambda functions that do not log. Once
+    it is in sys.modules it is imported properly, which waits if another thread is still initialising it.
+    """
+    if "logging" not in sys.modules:
+        return None
+    import logging
+
+    return logging.getLogger(_LOGGER_NAME)
+
+
+_LOG_LEVELS: Mapping[str, int] = MappingProxyType({"debug": 10, "info": 20})  # logging.DEBUG, logging.INFO
+
+
+_STDERR_HANDLER_NAME = _LOGGER_NAME + ".stderr"
+
+
+def _log_to_stderr(level: int) -> None:
+    """Send the library's log records at *level* and above to stderr, one line each (``CHATBOTKIT_LOG``,
+    the command line's ``--verbose``). The records never hold the secret: URLs are masked like errors."""
+    import logging  # only when asked for: see _logger
+
+    logger = logging.getLogger(_LOGGER_NAME)
+    logger.setLevel(min(level, logger.level or level))
+    if not any(handler.get_name() == _STDERR_HANDLER_NAME for handler in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.set_name(_STDERR_HANDLER_NAME)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+
+
+# CHATBOTKIT_LOG=debug or info: the library's records go to stderr, with no code (as OPENAI_LOG does).
+if os.environ.get("CHATBOTKIT_LOG", "").strip().lower() in _LOG_LEVELS:
+    _log_to_stderr(_LOG_LEVELS[os.environ["CHATBOTKIT_LOG"].strip().lower()])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The core: one call planned as a generator, given its clock and randomness; no I/O here
+# ---------------------------------------------------------------------------------------------------------
+
+# What the core yields to a driver: a request to send (the driver sends back the HTTPResponse, or the
+# exception the transport raised) or a number of seconds to wait (the driver sends back None).
+_Step = Union[HTTPRequest, float]
+
+
+_Outcome = Union[HTTPResponse, BaseException, None]
+
+
+_Plan = Generator[_Step, _Outcome, Any]
+
+
+class _Clock(NamedTuple):
+    """What the core reads instead of the system, so that a test can drive it: the monotonic clock
+    (deadlines, durations), the wall clock (a Retry-After date) and the backoff's jitter, in [0, 1)."""
+
+    monotonic: Callable[[], float]
+    wall: Callable[[], float]
+    jitter: Callable[[], float]
+
+
+_SYSTEM_CLOCK = _Clock(time.monotonic, time.time, random.random)  # jitter spreads retries: no secret  # nosec B311
+
+
+class _Core:
+    """One client's calls, with no I/O: the request headers and URLs, the plan of a call, the mapping of
+    every failure to a documented error (masked), and the log records.
+
+    The plan is a generator (``plan``): it yields an ``HTTPRequest`` to send, and the driver sends back
+    the ``HTTPResponse`` or the exception its transport raised; or it yields a number of seconds to wait,
+    and the driver sends back None once it has waited. It returns the decoded answer, or raises the
+    error the call ends with. The sync and asyncio drivers are the only loops; the core never blocks.
+    """
+
+    __slots__ = ("_urls", "headers", "log", "options", "secrecy")
+
+    def __init__(self, options: ClientOptions) -> None:
+        self.options = options
+        self.headers = _request_headers(options)
+        self.secrecy = _Secrecy(options.secret)
+        self.log: Any = _logger()  # None until the program imports logging; then looked up per attempt
+        self._urls: Dict[Tuple[str, ...], str] = {}
+
+    def url(self, path_template: str, path_params: Mapping[str, str]) -> str:
+        """The URL of an operation: resolved once per client and path (a client serves a bot or a few)."""
+        key = (path_template, *path_params.values())
+        url = self._urls.get(key)
+        if url is None:
+            url = _operation_url(self.options.base_url, self.options.endpoints, path_template, path_params)
+            if len(self._urls) < 256:
+                self._urls[key] = url
+        return url
+
+    def plan(self, url: str, body: bytes, problem: Callable[[Any], Optional[str]], clock: _Clock) -> _Plan:
+        """One call as a generator: it yields each request to send and each wait, a driver does them;
+        every reading of time and every random draw comes from *clock*.
+
+        It returns the decoded answer of a 2xx whose *problem* (a phrase, or None) is None, and raises
+        the error the call ends with: every failure passes ``_fail`` once, where it is masked and mapped.
+        """
+        options = self.options
+        deadline = None if options.total_timeout is None else clock.monotonic() + options.total_timeout
+        attempts = options.retries + 1
+        made = 0  # attempts made: every error the call ends with says how many
+        try:
+            for attempt in range(attempts):
+                timeout, capped = options.timeout, False
+                if deadline is not None:
+                    left = deadline - clock.monotonic()
+                    if left <= 0:
+                        raise self._deadline_error(url)
+                    if timeout is None or left < timeout:
+                        timeout, capped = left, True
+                started = clock.monotonic()
+                outcome = yield HTTPRequest("POST", url, self.headers, body, timeout)
+                made = attempt + 1
+                if isinstance(outcome, HTTPResponse):
+                    self._log_attempt(url, str(outcome.status), clock.monotonic() - started, attempt)
+                    if 200 <= outcome.status < 300:
+                        return self._decoded(outcome, url, problem)
+                    error: ChatBotKitError = self._api_error(outcome, url, clock.wall())
+                else:
+                    error = self._fail(outcome, url, timeout)
+                    self._log_attempt(url, "failed (%s)" % error.code, clock.monotonic() - started, attempt)
+                    if capped and isinstance(error, APITimeoutError):
+                        raise self._deadline_error(url)
+                if not _should_retry(error, options.retry_timeout) or attempt + 1 == attempts:
+                    raise error
+                retry_after = error.retry_after if isinstance(error, APIError) else None
+                delay = _retry_delay(retry_after, options.retry_delay, attempt, clock.jitter())
+                if deadline is not None and clock.monotonic() + delay >= deadline:
+                    raise error  # the wait would end past total_timeout: the caller hears now, not later
+                self._log_retry(url, delay, str(error.status) if isinstance(error, APIError) else error.code, attempt)
+                if delay > 0:
+                    yield delay
+        except ChatBotKitError as error:
+            error.attempts = made
+            raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _fail(self, outcome: _Outcome, url: str, timeout: Optional[float]) -> ChatBotKitError:
+        """The documented error for what a transport raised, masked; anything else is re-raised unchanged."""
+        if isinstance(outcome, ChatBotKitError):
+            return self.secrecy.masked_error(outcome)
+        if isinstance(outcome, (OSError, http.client.HTTPException)):
+            return self.secrecy.masked_error(_connection_error(outcome, url, timeout))
+        if isinstance(outcome, BaseException):
+            raise outcome  # a bug in a transport passed in: it is the caller's to see, untouched
+        raise TypeError("the transport returned %s, not an HTTPResponse" % type(outcome).__name__)
+
+    def _deadline_error(self, url: str) -> ChatBotKitError:
+        return self.secrecy.masked_error(
+            APITimeoutError("POST %s did not complete within total_timeout (%ss)" % (url, self.options.total_timeout))
+        )
+
+    def _log_retry(self, url: str, delay: float, why: str, attempt: int) -> None:
+        logger = self.log or _logger()
+        if logger is not None:
+            logger.info(
+                "retrying POST %s in %.3fs after %s (attempt %d of %d)",
+                self.secrecy.masked_line(url),
+                delay,
+                why,
+                attempt + 2,
+                self.options.retries + 1,
+            )
+
+    def _log_attempt(self, url: str, outcome: str, seconds: float, attempt: int) -> None:
+        logger = self.log or _logger()
+        if logger is not None and logger.isEnabledFor(10):  # logging.DEBUG
+            logger.debug(
+                "POST %s -> %s in %.1f ms (attempt %d of %d)",
+                self.secrecy.masked_line(url),
+                outcome,
+                seconds * 1000.0,
+                attempt + 1,
+                self.options.retries + 1,
+            )
+
+    def _api_error(self, response: HTTPResponse, url: str, now: float) -> APIError:
+        """The APIError for a non-2xx response (code and message from a JSON body when present)."""
+        status = response.status
+        code = _STATUS_CODES.get(status, "ERROR_%d" % status)
+        message = _reason(status)
+        payload, _ = _parse_answer(response.body)
+        if isinstance(payload, dict):
+            fields_: Dict[str, Any] = cast(Dict[str, Any], payload)
+            if isinstance(fields_.get("code"), str) and fields_["code"]:
+                code = fields_["code"]
+            if isinstance(fields_.get("message"), str) and fields_["message"]:
+                message = fields_["message"]
+        if 300 <= status < 400:
+            location = response.headers.get("location", "(no Location header)")
+            message = "the server redirected to %s (%s); redirects are not followed" % (location, message)
+        return self._error(response, url, message, code, _retry_after(response.headers, now))
+
+    def _decoded(self, response: HTTPResponse, url: str, problem: Callable[[Any], Optional[str]]) -> Any:
+        payload, why = _parse_answer(response.body)
+        if why is None:
+            why = problem(payload)
+        if why is None:
+            return payload
+        message = "the server answered %d but %s" % (response.status, why)
+        raise self._error(response, url, message, "INVALID_RESPONSE")
+
+    def _error(
+        self, response: HTTPResponse, url: str, message: str, code: str, retry_after: Optional[float] = None
+    ) -> APIError:
+        """An APIError for *response*, masked like every error that leaves the library."""
+        error = APIError(
+            message,
+            code,
+            status=response.status,
+            url=url,
+            headers=response.headers,
+            body=response.body.decode("utf-8", "replace"),
+            retry_after=retry_after,
+        )
+        return self.secrecy.masked_error(error)
+
+
+# ---------------------------------------------------------------------------------------------------------
 # The HTTP/1.1 exchange, with no I/O (h11's model, client side only)
 # ---------------------------------------------------------------------------------------------------------
 
@@ -902,7 +1531,21 @@ def _grammar() -> Tuple[re.Pattern[str], re.Pattern[str], re.Pattern[bytes], re.
 
 
 _MAX_HEAD_BYTES = 64 * 1024  # a status line and header section longer than this is not an answer
+
+
 _HEAD, _LENGTH_BODY, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS, _CLOSE_BODY, _DONE = range(8)
+
+
+def _content_length_value(value: str) -> str:
+    """The one length a Content-Length field value gives (a list of equal values is one length), or
+    ValueError saying what is wrong with it: both transports frame bodies by this rule."""
+    values = {part.strip(" \t") for part in value.split(",")}
+    if len(values) != 1:
+        raise ValueError("conflicting Content-Length values")
+    length = values.pop()
+    if not length.isdigit() or not length.isascii():
+        raise ValueError("an invalid Content-Length %r" % value[:200])
+    return length
 
 
 def _without_cr(line: str) -> str:
@@ -1062,12 +1705,12 @@ class _HTTP11Exchange:
         return True
 
     def _content_length(self, seen: Optional[str], value: str) -> str:
-        values = {part.strip(" \t") for part in value.split(",")}
-        if len(values) != 1 or (seen is not None and values != {seen}):
+        try:
+            length = _content_length_value(value)
+        except ValueError as why:
+            raise self._broken(str(why)) from None
+        if seen is not None and length != seen:
             raise self._broken("conflicting Content-Length values")
-        length = values.pop()
-        if not length.isdigit() or not length.isascii():
-            raise self._broken("an invalid Content-Length %r" % value[:200])
         return length
 
     def _read_chunk_line(self) -> bool:
@@ -1152,6 +1795,15 @@ class _HTTP11Exchange:
 # count, which the child's at-fork hook advances, with the one it was made under, and starts afresh in the
 # child: it never uses the parent's sockets, threads or counters, and leaves the parent's alone.
 _forks = 0
+
+
+def _count_fork() -> None:
+    global _forks
+    _forks += 1
+
+
+if hasattr(os, "register_at_fork"):  # every POSIX system; there is no fork elsewhere
+    os.register_at_fork(after_in_child=_count_fork)
 
 
 class _DeadlineSocketIO(io.RawIOBase):
@@ -1249,6 +1901,12 @@ class _HTTPSHandler(urllib.request.AbstractHTTPHandler):
 
 def _read_body(response: http.client.HTTPResponse, limit: int, url: str) -> bytes:
     """Read a whole response body, refusing (and stopping at) more than *limit* bytes."""
+    length = response.getheader("content-length")
+    if length is not None and not response.chunked:  # http.client would read a length it cannot parse to the close
+        try:
+            _content_length_value(length)
+        except ValueError as why:
+            raise http.client.HTTPException(str(why)) from None
     if response.length is not None:  # http.client's reading of Content-Length (None when chunked or absent)
         if response.length > limit:
             raise _too_large(response, limit, url)
@@ -1356,7 +2014,7 @@ class UrllibTransport:
         hostname = urllib.parse.urlsplit(request.url).hostname or ""
         opener = self._direct if _is_loopback(hostname) else self._proxied
         outgoing = urllib.request.Request(
-            request.url, data=request.body, headers=_plain_headers(request.headers), method=request.method
+            request.url, data=request.body, headers=cast(_Headers, request.headers).as_dict(), method=request.method
         )
         timeout = _SOCKET_DEFAULT_TIMEOUT if request.timeout is None else request.timeout
         try:
@@ -1374,15 +2032,6 @@ class UrllibTransport:
 
     def __repr__(self) -> str:
         return "UrllibTransport(max_response_bytes=%d)" % self.max_response_bytes
-
-
-def _count_fork() -> None:
-    global _forks
-    _forks += 1
-
-
-if hasattr(os, "register_at_fork"):  # every POSIX system; there is no fork elsewhere
-    os.register_at_fork(after_in_child=_count_fork)
 
 
 def _time_left(deadline: Optional[float]) -> Optional[float]:
@@ -1923,349 +2572,25 @@ class AsyncKeepAliveTransport(_Pool):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# The core: build the request, decide retries, map failures, mask what leaves. No I/O here.
+# Drivers: what both clients share, the synchronous client and the asyncio client
 # ---------------------------------------------------------------------------------------------------------
 
+_C = TypeVar("_C", bound="_BaseClient")
 
-class BotSessionMessage(TypedDict):
-    """A message of a bot session: ``type`` (``user``, ``bot``, ``context``, ...) and ``text``."""
 
-    type: str
-    text: str
-
-
-class BotSessionCreateRequest(TypedDict, total=False):
-    """The body of createBotSession: every field optional.
-
-    Type checkers refuse a misspelt key or a wrongly typed value in a literal. At run time any mapping is
-    accepted, its known fields checked and unknown fields sent as given (fields the API may add later);
-    pass a dict built at run time as ``cast(BotSessionCreateRequest, payload)``.
-    """
-
-    durationInSeconds: float
-    messages: List[BotSessionMessage]
-    meta: Dict[str, Any]
-
-
-class _BotSessionCreateResponseRequired(TypedDict):
-    id: str
-    conversationId: str
-    token: str
-    expiresAt: float
-
-
-class BotSessionCreateResponse(_BotSessionCreateResponseRequired, total=False):
-    """The session: ``id``, ``conversationId``, ``token``, ``expiresAt`` (epoch ms), maybe ``messages``."""
-
-    messages: List[BotSessionMessage]
-
-
-def _as_mapping(value: object) -> Optional[Mapping[Any, Any]]:
-    """*value* if it is a mapping, else None (one narrowing that every type checker reads alike)."""
-    return value if isinstance(value, collections.abc.Mapping) else None  # pyright: ignore[reportUnknownVariableType]
-
-
-def _json_default(value: object) -> Any:
-    """What the JSON encoder calls for a value it does not know: read-only and other mappings become dicts."""
-    mapping = _as_mapping(value)
-    if mapping is not None:
-        return dict(mapping)
-    raise TypeError("%s is not JSON" % type(value).__name__)
-
-
-# Compact, strict (no NaN or Infinity) and made once: json.dumps with options builds an encoder per call.
-_encode_json = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=_json_default).encode
-
-
-def _json_body(value: Any, where: str) -> bytes:
-    """Encode *value* as compact JSON bytes, or raise ValueError/TypeError naming the first field JSON cannot hold.
-
-    Keys follow the json module: strings, and numbers, booleans and None, which become strings.
-    """
-    try:
-        body = _encode_json(value).encode("ascii")
-    except (TypeError, ValueError, RecursionError):
-        _find_not_json(value, where, ())  # raises, naming the field
-        raise
-    if _nests_too_deep(body):
-        _find_not_json(value, where, ())  # the same limit on every interpreter, whatever its recursion limit
-    return body
-
-
-def _check_json_scalar(value: Any, where: str) -> None:
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError("%s is %r, which JSON cannot represent" % (where, value))
-    if isinstance(value, int):
-        try:
-            int.__repr__(value)
-        except ValueError:  # more digits than int-to-text conversion allows (sys.set_int_max_str_digits)
-            raise ValueError("%s is an integer too large to write as JSON" % where) from None
-
-
-def _find_not_json(value: object, where: str, parents: Tuple[int, ...]) -> None:
-    """Walk *value* as the JSON encoder does and raise at the first part it cannot encode (the slow path)."""
-    _check_json_scalar(value, where)
-    if value is None or isinstance(value, (str, int, float)):
-        return
-    if id(value) in parents:
-        raise ValueError("%s contains itself, which JSON cannot represent" % where)
-    if len(parents) >= _MAX_JSON_DEPTH:
-        raise ValueError("%s is nested more than %d levels deep" % (where, _MAX_JSON_DEPTH))
-    chain = (*parents, id(value))
-    mapping = _as_mapping(value)
-    if mapping is not None:
-        for key, item in mapping.items():
-            if key is not None and not isinstance(key, (str, int, float)):
-                raise TypeError("%s has a key of type %s, which JSON cannot represent" % (where, type(key).__name__))
-            _check_json_scalar(key, "%s key" % where)
-            _find_not_json(item, "%s.%s" % (where, key), chain)
-    elif isinstance(value, (list, tuple)):
-        for index, item in enumerate(cast(Sequence[Any], value)):
-            _find_not_json(item, "%s[%d]" % (where, index), chain)
-    else:
-        raise TypeError("%s is a %s, which JSON cannot represent" % (where, type(value).__name__))
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError("%s is not JSON (RFC 8259)" % name)
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError("%s is out of range" % text)
-    return value
-
-
-# Strict (RFC 8259): NaN, Infinity and numbers too large for a float are refused, not turned into floats.
-_decode_json = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite_float).decode
-
-
-_JSON_STRING = rb'"[^"\\]*(?:\\.[^"\\]*)*"'  # compiled (and cached by re) on first use: large answers only
-_NOT_BRACKETS = bytes(range(256)).translate(None, b"[]{}")
-_BRACKETS_AS_PARENTHESES = bytes.maketrans(b"[{]}", b"(())")
-
-
-def _nests_too_deep(text: bytes) -> bool:
-    """Tell whether the valid JSON *text* nests arrays and objects more than _MAX_JSON_DEPTH deep.
-
-    A few linear passes at C speed (walking the decoded value in Python took seconds for a large answer):
-    the strings dropped, only the brackets kept, then the innermost pairs removed once per level.
-    """
-    if text.count(b"[") + text.count(b"{") <= _MAX_JSON_DEPTH:
-        return False
-    brackets = re.sub(_JSON_STRING, b"", text, flags=re.DOTALL).translate(_BRACKETS_AS_PARENTHESES, _NOT_BRACKETS)
-    for _ in range(_MAX_JSON_DEPTH):
-        if not brackets:
-            return False
-        brackets = brackets.replace(b"()", b"")
-    return bool(brackets)
-
-
-def _parse_answer(body: bytes) -> Tuple[Any, Optional[str]]:
-    """The decoded JSON of a response body and None, or None and why it is not usable JSON."""
-    try:
-        payload = _decode_json(body.decode("utf-8"))
-    except RecursionError:
-        return None, "its body nests too deeply"
-    except ValueError:  # UnicodeDecodeError, JSONDecodeError and our strict refusals
-        return None, "its body is not JSON"
-    if _nests_too_deep(body):
-        return None, "its body nests more than %d levels deep" % _MAX_JSON_DEPTH
-    return payload, None
-
-
-def _check_bot_id(bot_id: object) -> str:
-    if not isinstance(bot_id, str):
-        raise TypeError("bot_id must be a string, not %s" % type(bot_id).__name__)
-    if not bot_id.strip():
-        raise ValueError("bot_id must not be empty or blank")
-    if bot_id in (".", ".."):
-        raise ValueError("bot_id must not be %r (it would change the URL path)" % bot_id)
-    if not bot_id.isprintable() and not _CONTROL_CHARS.isdisjoint(bot_id):
-        raise ValueError("bot_id must not contain control characters")
-    return bot_id
-
-
-def _session_request_body(request: Optional[Mapping[str, Any]]) -> bytes:
-    """Check a createBotSession request against the schema's types and encode it as JSON bytes."""
-    if request is None:
-        return b"{}"
-    if not isinstance(request, collections.abc.Mapping):
-        raise TypeError("request must be a mapping (a dict), not %s" % type(request).__name__)
-    duration = request.get("durationInSeconds", 0)
-    if isinstance(duration, bool) or not isinstance(duration, (int, float)):
-        raise TypeError("request.durationInSeconds must be a number, not %s" % type(duration).__name__)
-    messages: object = request.get("messages", ())
-    if not isinstance(messages, (list, tuple)):
-        raise TypeError("request.messages must be a list, not %s" % type(messages).__name__)
-    for index, item in enumerate(cast(Sequence[object], messages)):
-        if not isinstance(item, collections.abc.Mapping):
-            raise TypeError("request.messages[%d] must be a mapping, not %s" % (index, type(item).__name__))
-        message = cast(Mapping[str, object], item)
-        for key in ("type", "text"):
-            if not isinstance(message.get(key), str):
-                raise TypeError(
-                    "request.messages[%d].%s must be a string, not %s"
-                    % (index, key, "missing" if key not in message else type(message[key]).__name__)
-                )
-    meta = request.get("meta", _EMPTY)
-    if not isinstance(meta, collections.abc.Mapping):
-        raise TypeError("request.meta must be a mapping, not %s" % type(meta).__name__)
-    return _json_body(request, "request")
-
-
-def _is_finite_number(value: object) -> bool:
-    """Tell whether *value* is an int or float (not a bool) that a float can hold: not NaN, not infinite,
-    not an integer of 309 digits or more."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # an int too large for a float
-        return False
-
-
-def _session_problem(session: Any) -> Optional[str]:
-    """What keeps a decoded createBotSession answer from being a session, or None if it is one."""
-    if not isinstance(session, dict):
-        return "its body is not a JSON object"
-    fields_: Dict[str, Any] = cast(Dict[str, Any], session)
-    for key in ("id", "conversationId", "token"):
-        value = fields_.get(key)
-        if not isinstance(value, str) or not value:
-            return "its %r is not a non-empty string" % key
-    if not _is_finite_number(fields_.get("expiresAt")):
-        return "its 'expiresAt' is not a finite number"
-    if "messages" in fields_:
-        messages: object = fields_["messages"]
-        if not isinstance(messages, list):
-            return "its 'messages' is not a list"
-        for index, message in enumerate(cast(List[object], messages)):
-            if not isinstance(message, dict):
-                return "its 'messages[%d]' is not an object" % index
-            for key in ("type", "text"):
-                if not isinstance(cast(Dict[str, object], message).get(key), str):
-                    return "its 'messages[%d].%s' is not a string" % (index, key)
-    return None
-
-
-def _retry_after(headers: Mapping[str, str]) -> Optional[float]:
-    """The delay a response asks for (``retry-after-ms``, ``Retry-After`` seconds or HTTP date), or None."""
-    value = headers.get("retry-after-ms")
-    if value is not None:
-        try:
-            milliseconds = float(value)
-        except ValueError:
-            milliseconds = math.nan
-        if math.isfinite(milliseconds) and milliseconds >= 0:
-            return milliseconds / 1000.0
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            moment = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-        return max(moment.timestamp() - time.time(), 0.0)
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
-
-
-def _should_retry(error: ChatBotKitError, retry_timeout: bool) -> bool:
-    """The retry policy: a status that says "try again" (with a wait, if it asks for one, of at most a
-    minute), or a failure to reach the server. Under ``retry_timeout=False`` only a failure where the
-    request cannot have reached the server whole: retrying anything else could create a second session."""
-    if isinstance(error, APIError):
-        return error.status in _RETRY_STATUSES and (error.retry_after or 0) <= _MAX_RETRY_AFTER_SECONDS
-    return isinstance(error, APIConnectionError) and (retry_timeout or not error.request_sent)
-
-
-def _backoff_delay(retry_delay: float, attempt: int, jitter: float) -> float:
-    """Our own wait before retry number *attempt* + 1: doubling from *retry_delay*, capped, then shortened
-    by up to a quarter (*jitter* in [0, 1)) so that many clients failing together do not retry together."""
-    return min(retry_delay * 2.0 ** min(attempt, 64), _MAX_BACKOFF_SECONDS) * (1.0 - 0.25 * jitter)
-
-
-def _reason(status: int) -> str:
-    try:
-        return http.HTTPStatus(status).phrase
-    except ValueError:
-        return "HTTP %d" % status
-
-
-def _logger() -> Any:
-    """The module's logger, or None while the program has not imported the logging package.
-
-    Nobody can have configured a handler before logging is imported, and our records (DEBUG, INFO) are
-    below the last-resort level, so nothing would be shown: not importing it ourselves keeps 2 to 11 ms
-    (measured on 3.8 to 3.15) out of the start-up of scripts and Lambda functions that do not log. Once
-    it is in sys.modules it is imported properly, which waits if another thread is still initialising it.
-    """
-    if "logging" not in sys.modules:
-        return None
-    import logging
-
-    return logging.getLogger(_LOGGER_NAME)
-
-
-_LOG_LEVELS: Mapping[str, int] = MappingProxyType({"debug": 10, "info": 20})  # logging.DEBUG, logging.INFO
-_STDERR_HANDLER_NAME = _LOGGER_NAME + ".stderr"
-
-
-def _log_to_stderr(level: int) -> None:
-    """Send the library's log records at *level* and above to stderr, one line each (``CHATBOTKIT_LOG``,
-    the command line's ``--verbose``). The records never hold the secret: URLs are masked like errors."""
-    import logging  # only when asked for: see _logger
-
-    logger = logging.getLogger(_LOGGER_NAME)
-    logger.setLevel(min(level, logger.level or level))
-    if not any(handler.get_name() == _STDERR_HANDLER_NAME for handler in logger.handlers):
-        handler = logging.StreamHandler()
-        handler.set_name(_STDERR_HANDLER_NAME)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-        logger.addHandler(handler)
-
-
-# CHATBOTKIT_LOG=debug or info: the library's records go to stderr, with no code (as OPENAI_LOG does).
-if os.environ.get("CHATBOTKIT_LOG", "").strip().lower() in _LOG_LEVELS:
-    _log_to_stderr(_LOG_LEVELS[os.environ["CHATBOTKIT_LOG"].strip().lower()])
-
-
-# What the core yields to a driver: a request to send (the driver sends back the HTTPResponse, or the
-# exception the transport raised) or a number of seconds to wait (the driver sends back None).
-_Step = Union[HTTPRequest, float]
-_Outcome = Union[HTTPResponse, BaseException, None]
-_Plan = Generator[_Step, _Outcome, Any]
-_C = TypeVar("_C", bound="_ClientCore")
 _T = TypeVar("_T")
 
 
-class _ClientCore:
-    """The machinery both clients share, with no I/O: it plans a call as a generator (see ``_plan``)."""
+class _BaseClient:
+    """What both clients share: the options (through their core), the transport and, for the asyncio
+    client running a synchronous transport, its worker threads; ``extend``, ``close`` and the repr."""
 
-    __slots__ = (
-        "_headers",
-        "_is_async",
-        "_log",
-        "_options",
-        "_owns_transport",
-        "_secrecy",
-        "_transport",
-        "_urls",
-        "_workers",
-    )
+    __slots__ = ("_core", "_is_async", "_owns_transport", "_transport", "_workers")
     _accepts_async_transport = False
-    _headers: _Headers
+    _core: _Core
     _is_async: bool
-    _log: Any
-    _options: ClientOptions
     _owns_transport: bool
-    _secrecy: _Secrecy
     _transport: Union[Transport, AsyncTransport]
-    _urls: Dict[Tuple[str, ...], str]
     _workers: Optional[_Workers]
 
     def __init__(
@@ -2300,13 +2625,13 @@ class _ClientCore:
             options = options._merged(changes)
         self._setup(options, None)
 
-    def _setup(self, options: ClientOptions, parent: Optional[_ClientCore]) -> None:
+    def _setup(self, options: ClientOptions, parent: Optional[_BaseClient]) -> None:
         """Fill in a client for *options*, sharing *parent*'s transport and workers where they still fit."""
         if (
             parent is not None
-            and options.transport is parent._options.transport
-            and options.ssl_context is parent._options.ssl_context
-            and options.max_response_bytes == parent._options.max_response_bytes
+            and options.transport is parent.options.transport
+            and options.ssl_context is parent.options.ssl_context
+            and options.max_response_bytes == parent.options.max_response_bytes
         ):
             self._transport, self._is_async, self._workers = parent._transport, parent._is_async, parent._workers
             self._owns_transport = parent._owns_transport
@@ -2318,11 +2643,7 @@ class _ClientCore:
             self._workers = _Workers() if self._accepts_async_transport and not self._is_async else None
             if self._is_async and not self._accepts_async_transport:
                 raise TypeError("transport is asynchronous (a coroutine function): use AsyncBotSessionClient")
-        self._options = options
-        self._headers = self._build_headers(options)
-        self._urls = {}
-        self._secrecy = _Secrecy(options.secret)
-        self._log = _logger()  # None until the program imports logging; then looked up per attempt
+        self._core = _Core(options)
 
     @staticmethod
     def _default_transport(options: ClientOptions) -> Union[Transport, AsyncTransport]:
@@ -2331,7 +2652,7 @@ class _ClientCore:
     @property
     def options(self) -> ClientOptions:
         """The client's options (read-only)."""
-        return self._options
+        return self._core.options
 
     def close(self) -> None:
         """Close the transport this client made (its idle connections; those in use close when their call
@@ -2370,192 +2691,49 @@ class _ClientCore:
         per-call ``extend(total_timeout=...)`` is fine.
         """
         client = type(self).__new__(type(self))
-        client._setup(self._options._merged(_given(locals())), self)
+        client._setup(self.options._merged(_given(locals())), self)
         return client
 
     def __repr__(self) -> str:
-        return "%s(%r)" % (type(self).__name__, self._options)
+        return "%s(%r)" % (type(self).__name__, self.options)
 
-    @staticmethod
-    def _build_headers(options: ClientOptions) -> _Headers:
-        headers = {name.lower(): value for name, value in options.headers.items()}
-        headers.setdefault("user-agent", _USER_AGENT)
-        headers.setdefault("accept", "application/json")
-        headers["content-type"] = "application/json"
-        if options.secret:
-            headers["authorization"] = "Bearer " + options.secret
-        for name, value in (
-            ("x-runas-user-id", options.run_as_user_id),
-            ("x-runas-child-user-email", options.run_as_child_user_email),
-            ("x-timezone", options.timezone),
-        ):
-            if value:
-                headers[name] = value
-        return _Headers(headers)
 
-    def _url(self, path_template: str, path_params: Mapping[str, str]) -> str:
-        """The URL of an operation: resolved once per client and path (a client serves a bot or a few)."""
-        key = (path_template, *path_params.values())
-        url = self._urls.get(key)
-        if url is None:
-            url = self._resolved_url(path_template, path_params)
-            if len(self._urls) < 256:
-                self._urls[key] = url
-        return url
+class ChatBotKitClient(_BaseClient):
+    """The synchronous client: it drives the core's plan of each call, sending its requests with the
+    transport and sleeping its waits (``time.sleep``); ``BotSessionClient`` adds ``create``.
 
-    def _resolved_url(self, path_template: str, path_params: Mapping[str, str]) -> str:
-        """Resolve an operation path like the Node SDK: endpoints (template, raw or escaped key), the base
-        URL, and the ``/api`` prefix dropped on the official host."""
-        escaped = [("{%s}" % name, _path_segment(value)) for name, value in path_params.items()]
-        path = raw_path = path_template
-        for (placeholder, value), raw in zip(escaped, path_params.values()):
-            path = path.replace(placeholder, value)
-            raw_path = raw_path.replace(placeholder, raw)
-        endpoints = self._options.endpoints
-        if endpoints:
-            endpoint = endpoints.get(path) or endpoints.get(raw_path) or endpoints.get(path_template)
-            if endpoint is not None:
-                for placeholder, value in escaped:
-                    endpoint = endpoint.replace(placeholder, value)
-                path = endpoint
-        url = urllib.parse.urljoin(self._options.base_url, path)
-        parts = urllib.parse.urlsplit(url)
-        if parts.hostname == _OFFICIAL_HOST and parts.path.startswith("/api/"):
-            url = urllib.parse.urlunsplit(parts._replace(path=parts.path[4:]))
-        return url
+    Build it from ``ClientOptions`` or from option keywords (given both, the keywords apply as
+    ``options.extend(...)``). A client is immutable and safe to share between threads;
+    ``extend(...)`` returns a new client of the same class with merged options. ``with`` the client, or
+    ``close()``, closes the transport it made.
+    """
 
-    def _plan(self, url: str, body: bytes, problem: Callable[[Any], Optional[str]]) -> _Plan:
-        """One call as a generator: it yields each request to send and each wait, a driver does them.
+    __slots__ = ()
 
-        It returns the decoded answer of a 2xx whose *problem* (a phrase, or None) is None, and raises
-        the error the call ends with: every failure passes ``_fail`` once, where it is masked and mapped.
-        """
-        options = self._options
-        deadline = None if options.total_timeout is None else time.monotonic() + options.total_timeout
-        attempts = options.retries + 1
-        made = 0  # attempts made: every error the call ends with says how many
-        try:
-            for attempt in range(attempts):
-                timeout, capped = options.timeout, False
-                if deadline is not None:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        raise self._deadline_error(url)
-                    if timeout is None or left < timeout:
-                        timeout, capped = left, True
-                started = time.monotonic()
-                outcome = yield HTTPRequest("POST", url, self._headers, body, timeout)
-                made = attempt + 1
-                if isinstance(outcome, HTTPResponse):
-                    self._log_attempt(url, str(outcome.status), started, attempt)
-                    if 200 <= outcome.status < 300:
-                        return self._decoded(outcome, url, problem)
-                    error: ChatBotKitError = self._api_error(outcome, url)
-                else:
-                    error = self._fail(outcome, url, timeout)
-                    self._log_attempt(url, "failed (%s)" % error.code, started, attempt)
-                    if capped and isinstance(error, APITimeoutError):
-                        raise self._deadline_error(url)
-                if not _should_retry(error, options.retry_timeout) or attempt + 1 == attempts:
-                    raise error
-                retry_after = error.retry_after if isinstance(error, APIError) else None
-                delay = self._retry_delay(attempt, retry_after)
-                if deadline is not None and time.monotonic() + delay >= deadline:
-                    raise error  # the wait would end past total_timeout: the caller hears now, not later
-                self._log_retry(url, delay, str(error.status) if isinstance(error, APIError) else error.code, attempt)
-                if delay > 0:
-                    yield delay
-        except ChatBotKitError as error:
-            error.attempts = made
-            raise
-        raise AssertionError("unreachable")  # pragma: no cover
+    def __enter__(self: _C) -> _C:
+        return self
 
-    def _fail(self, outcome: _Outcome, url: str, timeout: Optional[float]) -> ChatBotKitError:
-        """The documented error for what a transport raised, masked; anything else is re-raised unchanged."""
-        if isinstance(outcome, ChatBotKitError):
-            return self._secrecy.scrub(outcome)
-        if isinstance(outcome, (OSError, http.client.HTTPException)):
-            return self._secrecy.scrub(_connection_error(outcome, url, timeout))
-        if isinstance(outcome, BaseException):
-            raise outcome  # a bug in a transport passed in: it is the caller's to see, untouched
-        raise TypeError("the transport returned %s, not an HTTPResponse" % type(outcome).__name__)
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
-    def _deadline_error(self, url: str) -> ChatBotKitError:
-        return self._secrecy.scrub(
-            APITimeoutError("POST %s did not complete within total_timeout (%ss)" % (url, self._options.total_timeout))
-        )
-
-    def _retry_delay(self, attempt: int, retry_after: Optional[float]) -> float:
-        if retry_after is not None:
-            return retry_after  # the server's word, taken as given
-        if not self._options.retry_delay:
-            return 0.0
-        return _backoff_delay(self._options.retry_delay, attempt, random.random())  # timing jitter, not a secret: # nosec B311
-
-    def _log_retry(self, url: str, delay: float, why: str, attempt: int) -> None:
-        logger = self._log or _logger()
-        if logger is not None:
-            logger.info(
-                "retrying POST %s in %.3fs after %s (attempt %d of %d)",
-                self._secrecy.clean(url),
-                delay,
-                why,
-                attempt + 2,
-                self._options.retries + 1,
-            )
-
-    def _log_attempt(self, url: str, outcome: str, started: float, attempt: int) -> None:
-        logger = self._log or _logger()
-        if logger is not None and logger.isEnabledFor(10):  # logging.DEBUG
-            logger.debug(
-                "POST %s -> %s in %.1f ms (attempt %d of %d)",
-                self._secrecy.clean(url),
-                outcome,
-                (time.monotonic() - started) * 1000.0,
-                attempt + 1,
-                self._options.retries + 1,
-            )
-
-    def _api_error(self, response: HTTPResponse, url: str) -> APIError:
-        """The APIError for a non-2xx response (code and message from a JSON body when present)."""
-        status = response.status
-        code = _STATUS_CODES.get(status, "ERROR_%d" % status)
-        message = _reason(status)
-        payload, _ = _parse_answer(response.body)
-        if isinstance(payload, dict):
-            fields_: Dict[str, Any] = cast(Dict[str, Any], payload)
-            if isinstance(fields_.get("code"), str) and fields_["code"]:
-                code = fields_["code"]
-            if isinstance(fields_.get("message"), str) and fields_["message"]:
-                message = fields_["message"]
-        if 300 <= status < 400:
-            location = response.headers.get("location", "(no Location header)")
-            message = "the server redirected to %s (%s); redirects are not followed" % (location, message)
-        return self._error(response, url, message, code, _retry_after(response.headers))
-
-    def _decoded(self, response: HTTPResponse, url: str, problem: Callable[[Any], Optional[str]]) -> Any:
-        payload, why = _parse_answer(response.body)
-        if why is None:
-            why = problem(payload)
-        if why is None:
-            return payload
-        message = "the server answered %d but %s" % (response.status, why)
-        raise self._error(response, url, message, "INVALID_RESPONSE")
-
-    def _error(
-        self, response: HTTPResponse, url: str, message: str, code: str, retry_after: Optional[float] = None
-    ) -> APIError:
-        """An APIError for *response*, masked like every error that leaves the library."""
-        error = APIError(
-            message,
-            code,
-            status=response.status,
-            url=url,
-            headers=response.headers,
-            body=response.body.decode("utf-8", "replace"),
-            retry_after=retry_after,
-        )
-        return self._secrecy.scrub(error)
+    def _call(self, url: str, body: bytes, problem: Callable[[Any], Optional[str]]) -> Any:
+        """Drive the core's plan with the transport and time.sleep."""
+        plan = self._core.plan(url, body, problem, _SYSTEM_CLOCK)
+        transport = cast(Transport, self._transport)
+        step = next(plan)
+        while True:
+            outcome: _Outcome = None
+            if isinstance(step, HTTPRequest):
+                try:
+                    outcome = transport(step)
+                except Exception as exc:  # handed to the core, which maps it; raised from there, unchained
+                    outcome = exc
+            else:
+                time.sleep(step)
+            try:
+                step = plan.send(outcome)
+            except StopIteration as done:
+                return done.value
 
 
 class _Job:
@@ -2678,48 +2856,6 @@ class _Workers:
             del job
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Drivers: the synchronous and the asyncio client
-# ---------------------------------------------------------------------------------------------------------
-
-
-class ChatBotKitClient(_ClientCore):
-    """The synchronous client machinery: options, transport, retries and error mapping.
-
-    Build it from ``ClientOptions`` or from option keywords (given both, the keywords apply as
-    ``options.extend(...)``). A client is immutable and safe to share between threads;
-    ``extend(...)`` returns a new client of the same class with merged options. ``with`` the client, or
-    ``close()``, closes the transport it made.
-    """
-
-    __slots__ = ()
-
-    def __enter__(self: _C) -> _C:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def _call(self, url: str, body: bytes, problem: Callable[[Any], Optional[str]]) -> Any:
-        """Drive ``_plan`` with the transport and time.sleep."""
-        plan = self._plan(url, body, problem)
-        transport = cast(Transport, self._transport)
-        step = next(plan)
-        while True:
-            outcome: _Outcome = None
-            if isinstance(step, HTTPRequest):
-                try:
-                    outcome = transport(step)
-                except Exception as exc:  # handed to the core, which maps it; raised from there, unchained
-                    outcome = exc
-            else:
-                time.sleep(step)
-            try:
-                step = plan.send(outcome)
-            except StopIteration as done:
-                return done.value
-
-
 _LOOP_DIGEST_BYTES = 64 * 1024  # larger answers are decoded and checked off the event loop: see _call
 
 
@@ -2735,7 +2871,7 @@ def _advance(plan: _Plan, outcome: _Outcome) -> Tuple[bool, Any]:
 async def _within(awaitable: Awaitable[_T], seconds: Optional[float]) -> _T:
     """*awaitable*'s result, or asyncio.TimeoutError after *seconds*: ``asyncio.timeout`` where there is one
     (3.11 on), which unlike ``wait_for`` before 3.12 does not start a task per call."""
-    import asyncio
+    import asyncio  # loaded by whoever awaits this
 
     if seconds is None:
         return await awaitable
@@ -2746,7 +2882,7 @@ async def _within(awaitable: Awaitable[_T], seconds: Optional[float]) -> _T:
         return await awaitable
 
 
-class AsyncBotSessionClient(_ClientCore):
+class AsyncBotSessionClient(_BaseClient):
     """The asyncio client for bot sessions: ``await AsyncBotSessionClient(secret=...).create("bot-id")``.
 
     Same options, validation, wire format, retry policy, errors, secrecy and logging as
@@ -2783,10 +2919,10 @@ class AsyncBotSessionClient(_ClientCore):
         return await acreate_bot_session(self, bot_id, request)
 
     async def _call(self, url: str, body: bytes, problem: Callable[[Any], Optional[str]]) -> Any:
-        """Drive ``_plan`` with the transport (awaited, or in a worker thread) and asyncio.sleep."""
-        import asyncio
+        """Drive the core's plan with the transport (awaited, or in a worker thread) and asyncio.sleep."""
+        import asyncio  # loaded by whoever awaits this (at the top it would cost every start-up 17-19 ms)
 
-        plan = self._plan(url, body, problem)
+        plan = self._core.plan(url, body, problem, _SYSTEM_CLOCK)
         step = next(plan)
         while True:
             outcome: _Outcome = None
@@ -2805,7 +2941,7 @@ class AsyncBotSessionClient(_ClientCore):
 
     async def _attempt(self, request: HTTPRequest) -> _Outcome:
         """One exchange: the response, or the exception the transport raised (for the core to map)."""
-        import asyncio
+        import asyncio  # loaded by whoever awaits this
 
         try:
             if self._is_async:
@@ -2833,11 +2969,6 @@ class AsyncBotSessionClient(_ClientCore):
 # ---------------------------------------------------------------------------------------------------------
 # Public API
 # ---------------------------------------------------------------------------------------------------------
-
-
-def _session_call(client: _ClientCore, bot_id: str, request: Optional[Mapping[str, Any]]) -> Tuple[str, bytes]:
-    """The URL and JSON body of a createBotSession call, both checked before any I/O."""
-    return client._url(_SESSION_PATH_TEMPLATE, {"botId": _check_bot_id(bot_id)}), _session_request_body(request)
 
 
 def create_bot_session(
@@ -2884,8 +3015,14 @@ class BotSessionClient(ChatBotKitClient):
 
 # Every answer of the endpoint is JSON that no cache may keep: a token is a credential.
 _ENDPOINT_HEADERS = (("Content-Type", "application/json"), ("Cache-Control", "no-store"))
+
+
 _ENDPOINT_METHODS = "OPTIONS, POST"
+
+
 _ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/?#\s@]+")
+
+
 _UPSTREAM_CODE = re.compile(r"[A-Z][A-Z0-9_]{0,63}")  # an upstream code the browser may see; else UPSTREAM_ERROR
 
 
@@ -3151,17 +3288,17 @@ class SessionEndpoint:
             return self._refuse(504, "TIMEOUT", "the chat service did not answer in time", mint.cors)
         code = outcome.code if isinstance(outcome, ChatBotKitError) else "UNEXPECTED_ERROR"
         code = code if _UPSTREAM_CODE.fullmatch(code) else "UPSTREAM_ERROR"
-        text = str(outcome) if isinstance(outcome, ChatBotKitError) else self._secrecy().clean(repr(outcome))
+        text = str(outcome) if isinstance(outcome, ChatBotKitError) else self._secrecy().masked_line(repr(outcome))
         self._log_failure(502, code, text, outcome)
         return self._refuse(502, code, "the chat service could not open a session", mint.cors)
 
     def _secrecy(self) -> _Secrecy:
-        return self.client._secrecy if self.client is not None else _Secrecy("")
+        return self.client._core.secrecy if self.client is not None else _Secrecy("")
 
     def _log_failure(self, status: int, code: str, text: str, error: Optional[BaseException] = None) -> None:
         """One JSON line for the log: the answer's status and code, and the (already masked) error."""
         line: Dict[str, Any] = {"level": "error", "logger": _LOGGER_NAME + ".endpoint", "status": status, "code": code}
-        line["error"] = self._secrecy().clean(text)
+        line["error"] = self._secrecy().masked_line(text)
         if error is not None:
             line["errorType"] = type(error).__name__
             line["attempts"] = getattr(error, "attempts", None)
@@ -3450,7 +3587,6 @@ if os.environ.get("_HANDLER") == __name__ + ".lambda_handler":
 # Command line
 # ---------------------------------------------------------------------------------------------------------
 
-
 _PROG = "chatbotkit-session"
 
 
@@ -3610,7 +3746,7 @@ def _run_cli(argv: List[str], environ: Mapping[str, str]) -> int:
         return 0
     if args.dry_run:
         sys.stdout.write("POST %s\n" % url)
-        for name, value in client._headers.items():
+        for name, value in client._core.headers.items():
             sys.stdout.write("%s: %s\n" % (name, "Bearer ***" if name == "authorization" else value))
         sys.stdout.write("\n%s\n" % json.dumps(json.loads(body), indent=2))
         if not client.options.secret:
