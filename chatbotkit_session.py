@@ -99,56 +99,30 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------------------
 
 _DEFAULT_BASE_URL = "https://api.chatbotkit.com"
-
-
 _OFFICIAL_HOST = "api.chatbotkit.com"
-
-
 _USER_AGENT = "chatbotkit-session-python/%s (Python %d.%d)" % (
     __version__,
     sys.version_info[0],
     sys.version_info[1],
 )
-
-
 _LOGGER_NAME = "chatbotkit_session"
 
-
 _MAX_ERROR_BODY_CHARS = 64 * 1024  # how much of a failed response body APIError keeps (after masking)
-
-
 # A session is well under a kilobyte, and a megabyte also holds echoed messages. The cap also bounds
 # the time spent digesting the last answer after total_timeout's clock has run (about 0.2 s at the
 # worst for a megabyte of hostile JSON on the CI machine, where 16 MiB took seconds).
 _DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
-
-
 _READ_CHUNK_BYTES = 64 * 1024
-
-
 _MAX_BACKOFF_SECONDS = 8.0  # cap of our own exponential backoff
-
-
 _MAX_RETRY_AFTER_SECONDS = 60.0  # a server asking for a longer wait is not slept on: we raise at once
-
-
 # The longest timeout accepted: poll() takes milliseconds as a C int (about 24.8 days), and a socket
 # timeout past that overflows. A million seconds (11.6 days) is far beyond any sensible call.
 _MAX_TIMEOUT_SECONDS = 1e6
-
-
 _MAX_JSON_DEPTH = 64  # deeper answers are not sessions; it also keeps the json module clear of RecursionError
-
-
 _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-
-
 _ASYNC_WORKERS = 64  # threads an AsyncBotSessionClient may use at once for a synchronous transport
-
-
 # What http.client and urllib take for "the socket module's default timeout" (None would mean "none").
 _SOCKET_DEFAULT_TIMEOUT: Any = vars(socket)["_GLOBAL_DEFAULT_TIMEOUT"]
-
 
 # Codes for error responses whose body does not carry one (the table of @chatbotkit/fetch).
 _STATUS_CODES: Mapping[int, str] = MappingProxyType(
@@ -172,29 +146,16 @@ _STATUS_CODES: Mapping[int, str] = MappingProxyType(
     }
 )
 
-
 # Header values masked in every repr: they carry credentials.
 _SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"})
-
-
 # Headers the transport computes; a caller setting them would corrupt the message framing.
 _RESERVED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
-
-
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
-
-
 _IPV6_LOOPBACK = bytes(15) + b"\x01"  # ::1 as inet_pton gives it
-
-
 _TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-
-
 # Characters that could start a new line or move the cursor in a terminal or a log: escaped in every text
 # the library builds from what a server sent (C0, DEL, C1, and the Unicode line and paragraph separators).
 _CONTROL_CHARS = frozenset(map(chr, [*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029]))
-
-
 _CONTROL_ESCAPES = {ord(char): ("\\x%02x" if char < "\u0100" else "\\u%04x") % ord(char) for char in _CONTROL_CHARS}
 
 
@@ -1100,11 +1061,7 @@ _decode_json = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite
 
 
 _JSON_STRING = rb'"[^"\\]*(?:\\.[^"\\]*)*"'  # compiled (and cached by re) on first use: large answers only
-
-
 _NOT_BRACKETS = bytes(range(256)).translate(None, b"[]{}")
-
-
 _BRACKETS_AS_PARENTHESES = bytes.maketrans(b"[{]}", b"(())")
 
 
@@ -1295,8 +1252,6 @@ def _logger() -> Any:
 
 
 _LOG_LEVELS: Mapping[str, int] = MappingProxyType({"debug": 10, "info": 20})  # logging.DEBUG, logging.INFO
-
-
 _STDERR_HANDLER_NAME = _LOGGER_NAME + ".stderr"
 
 
@@ -1326,11 +1281,7 @@ if os.environ.get("CHATBOTKIT_LOG", "").strip().lower() in _LOG_LEVELS:
 # What the core yields to a driver: a request to send (the driver sends back the HTTPResponse, or the
 # exception the transport raised) or a number of seconds to wait (the driver sends back None).
 _Step = Union[HTTPRequest, float]
-
-
 _Outcome = Union[HTTPResponse, BaseException, None]
-
-
 _Plan = Generator[_Step, _Outcome, Any]
 
 
@@ -1531,8 +1482,6 @@ def _grammar() -> Tuple[re.Pattern[str], re.Pattern[str], re.Pattern[bytes], re.
 
 
 _MAX_HEAD_BYTES = 64 * 1024  # a status line and header section longer than this is not an answer
-
-
 _HEAD, _LENGTH_BODY, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS, _CLOSE_BODY, _DONE = range(8)
 
 
@@ -2576,8 +2525,6 @@ class AsyncKeepAliveTransport(_Pool):
 # ---------------------------------------------------------------------------------------------------------
 
 _C = TypeVar("_C", bound="_BaseClient")
-
-
 _T = TypeVar("_T")
 
 
@@ -3015,15 +2962,10 @@ class BotSessionClient(ChatBotKitClient):
 
 # Every answer of the endpoint is JSON that no cache may keep: a token is a credential.
 _ENDPOINT_HEADERS = (("Content-Type", "application/json"), ("Cache-Control", "no-store"))
-
-
 _ENDPOINT_METHODS = "OPTIONS, POST"
-
-
-_ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/?#\s@]+")
-
-
-_UPSTREAM_CODE = re.compile(r"[A-Z][A-Z0-9_]{0,63}")  # an upstream code the browser may see; else UPSTREAM_ERROR
+# Patterns compiled (and cached by re) on first use, not at import: most programs never build an endpoint.
+_ORIGIN = r"[a-z][a-z0-9+.-]*://[^/?#\s@]+"
+_UPSTREAM_CODE = r"[A-Z][A-Z0-9_]{0,63}"  # an upstream code the browser may see; else UPSTREAM_ERROR
 
 
 class _Disconnected(Exception):
@@ -3065,7 +3007,7 @@ def _check_origins(origins: object, name: str) -> Tuple[str, ...]:
         if not isinstance(origin, str):
             raise TypeError("%s must hold strings, not %s" % (name, type(origin).__name__))
         text = origin.strip().rstrip("/").lower()
-        if text != "*" and not _ORIGIN.fullmatch(text):
+        if text != "*" and not re.fullmatch(_ORIGIN, text):
             raise ValueError("%s: %r is not an origin (scheme://host[:port], no path) nor '*'" % (name, origin[:80]))
         checked.append(text)
     if "*" in checked and len(checked) > 1:
@@ -3243,12 +3185,10 @@ class SessionEndpoint:
             raise ValueError("the body is not UTF-8") from None
         if not text.strip():
             return ""
-        if _nests_too_deep(body):  # measured here: CPython 3.14 parses 30,000 levels without a RecursionError
+        if _nests_too_deep(body):  # measured first: CPython 3.14 parses 30,000 levels without a RecursionError
             raise ValueError("the body nests too deeply")
         try:
-            payload = json.loads(text, parse_constant=_no_constant)
-        except RecursionError:
-            raise ValueError("the body nests too deeply") from None
+            payload = _decode_json(text)  # the module's strict reading: no NaN, no number a float cannot hold
         except ValueError:
             raise ValueError("the body is not JSON") from None
         if not isinstance(payload, dict):
@@ -3287,16 +3227,15 @@ class SessionEndpoint:
             self._log_failure(504, outcome.code, str(outcome), outcome)
             return self._refuse(504, "TIMEOUT", "the chat service did not answer in time", mint.cors)
         code = outcome.code if isinstance(outcome, ChatBotKitError) else "UNEXPECTED_ERROR"
-        code = code if _UPSTREAM_CODE.fullmatch(code) else "UPSTREAM_ERROR"
-        text = str(outcome) if isinstance(outcome, ChatBotKitError) else self._secrecy().masked_line(repr(outcome))
-        self._log_failure(502, code, text, outcome)
+        code = code if re.fullmatch(_UPSTREAM_CODE, code) else "UPSTREAM_ERROR"
+        self._log_failure(502, code, str(outcome) if isinstance(outcome, ChatBotKitError) else repr(outcome), outcome)
         return self._refuse(502, code, "the chat service could not open a session", mint.cors)
 
     def _secrecy(self) -> _Secrecy:
         return self.client._core.secrecy if self.client is not None else _Secrecy("")
 
     def _log_failure(self, status: int, code: str, text: str, error: Optional[BaseException] = None) -> None:
-        """One JSON line for the log: the answer's status and code, and the (already masked) error."""
+        """One JSON line for the log: the answer's status and code, and the error, masked here."""
         line: Dict[str, Any] = {"level": "error", "logger": _LOGGER_NAME + ".endpoint", "status": status, "code": code}
         line["error"] = self._secrecy().masked_line(text)
         if error is not None:
