@@ -28,6 +28,7 @@ import functools
 import http.client
 import io
 import json
+import json.encoder
 import math
 import os
 import random
@@ -81,6 +82,7 @@ __all__ = [
     "ChatBotKitClient",
     "ChatBotKitError",
     "ClientOptions",
+    "EndpointRequest",
     "EndpointResponse",
     "HTTPRequest",
     "HTTPResponse",
@@ -496,6 +498,16 @@ def _check_seconds(name: str, value: object, *, allow_zero: bool) -> float:
     return float(value)
 
 
+def _check_whole(name: str, value: object, low: int, high: Optional[int] = None) -> int:
+    """Return *value* if it is an int (not a bool) from *low* (to *high*), else raise naming *name*."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("%s must be an int, not %s" % (name, type(value).__name__))
+    if value < low or (high is not None and value > high):
+        limits = "at least %d" % low if high is None else "from %d to %d" % (low, high)
+        raise ValueError("%s must be %s, got %s" % (name, limits, _shown(value)))
+    return value
+
+
 def _is_finite_number(value: object) -> bool:
     """Tell whether *value* is an int or float (not a bool) that a float can hold: not NaN, not infinite,
     not an integer of 309 digits or more."""
@@ -768,10 +780,7 @@ class ClientOptions:
         for name in ("timeout", "total_timeout"):
             if getattr(self, name) is not None:
                 _check_seconds(name, getattr(self, name), allow_zero=False)
-        if isinstance(self.retries, bool) or not isinstance(self.retries, int):
-            raise TypeError("retries must be an int, not %s" % type(self.retries).__name__)
-        if not 0 <= self.retries <= 1000:
-            raise ValueError("retries must be from 0 to 1000, got %s" % _shown(self.retries))
+        _check_whole("retries", self.retries, 0, 1000)
         _check_seconds("retry_delay", self.retry_delay, allow_zero=True)
         for name in ("retry_timeout", "allow_insecure_http"):
             if not isinstance(getattr(self, name), bool):
@@ -780,10 +789,7 @@ class ClientOptions:
             raise TypeError("transport must be callable (HTTPRequest -> HTTPResponse)")
         if self.ssl_context is not None and not isinstance(self.ssl_context, ssl.SSLContext):
             raise TypeError("ssl_context must be an ssl.SSLContext, not %s" % type(self.ssl_context).__name__)
-        if isinstance(self.max_response_bytes, bool) or not isinstance(self.max_response_bytes, int):
-            raise TypeError("max_response_bytes must be an int")
-        if self.max_response_bytes <= 0:
-            raise ValueError("max_response_bytes must be > 0, got %s" % _shown(self.max_response_bytes))
+        _check_whole("max_response_bytes", self.max_response_bytes, 1)
         if self.secret and not self.allow_insecure_http:
             _refuse_plain_http_off_machine(self.base_url, self.endpoints)
 
@@ -994,6 +1000,9 @@ def _json_default(value: object) -> Any:
 
 # Compact, strict (no NaN or Infinity) and made once: json.dumps with options builds an encoder per call.
 _encode_json = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=_json_default).encode
+# One string as JSON, every non-ASCII character escaped: what _encode_json writes for it, at a tenth of the
+# cost of building an encoder (the web endpoint writes its few fields with it).
+_json_string = json.encoder.encode_basestring_ascii
 
 
 def _json_body(value: Any, where: str) -> bytes:
@@ -1326,15 +1335,27 @@ class _Core:
                 self._urls[key] = url
         return url
 
-    def plan(self, url: str, body: bytes, problem: Callable[[Any], Optional[str]], clock: _Clock) -> _Plan:
+    def plan(
+        self,
+        url: str,
+        body: bytes,
+        problem: Callable[[Any], Optional[str]],
+        clock: _Clock,
+        limit: Optional[float] = None,
+    ) -> _Plan:
         """One call as a generator: it yields each request to send and each wait, a driver does them;
         every reading of time and every random draw comes from *clock*.
 
+        *limit* (seconds) bounds the whole call as ``total_timeout`` does, the shorter of the two applying:
+        a caller with a deadline of its own (the web endpoint) passes it down rather than extend a client.
         It returns the decoded answer of a 2xx whose *problem* (a phrase, or None) is None, and raises
         the error the call ends with: every failure passes ``_fail`` once, where it is masked and mapped.
         """
         options = self.options
-        deadline = None if options.total_timeout is None else clock.monotonic() + options.total_timeout
+        total = options.total_timeout
+        if limit is not None and (total is None or limit < total):
+            total = limit
+        deadline = None if total is None else clock.monotonic() + total
         attempts = options.retries + 1
         made = 0  # attempts made: every error the call ends with says how many
         try:
@@ -1343,7 +1364,7 @@ class _Core:
                 if deadline is not None:
                     left = deadline - clock.monotonic()
                     if left <= 0:
-                        raise self._deadline_error(url)
+                        raise self._deadline_error(url, total)
                     if timeout is None or left < timeout:
                         timeout, capped = left, True
                 started = clock.monotonic()
@@ -1358,7 +1379,7 @@ class _Core:
                     error = self._fail(outcome, url, timeout)
                     self._log_attempt(url, "failed (%s)" % error.code, clock.monotonic() - started, attempt)
                     if capped and isinstance(error, APITimeoutError):
-                        raise self._deadline_error(url)
+                        raise self._deadline_error(url, total)
                 if not _should_retry(error, options.retry_timeout) or attempt + 1 == attempts:
                     raise error
                 retry_after = error.retry_after if isinstance(error, APIError) else None
@@ -1383,9 +1404,9 @@ class _Core:
             raise outcome  # a bug in a transport passed in: it is the caller's to see, untouched
         raise TypeError("the transport returned %s, not an HTTPResponse" % type(outcome).__name__)
 
-    def _deadline_error(self, url: str) -> ChatBotKitError:
+    def _deadline_error(self, url: str, seconds: Optional[float]) -> ChatBotKitError:
         return self.secrecy.masked_error(
-            APITimeoutError("POST %s did not complete within total_timeout (%ss)" % (url, self.options.total_timeout))
+            APITimeoutError("POST %s did not complete within total_timeout (%gs)" % (url, seconds or 0.0))
         )
 
     def _log_retry(self, url: str, delay: float, why: str, attempt: int) -> None:
@@ -2663,9 +2684,11 @@ class ChatBotKitClient(_BaseClient):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _call(self, url: str, body: bytes, problem: Callable[[Any], Optional[str]]) -> Any:
+    def _call(
+        self, url: str, body: bytes, problem: Callable[[Any], Optional[str]], limit: Optional[float] = None
+    ) -> Any:
         """Drive the core's plan with the transport and time.sleep."""
-        plan = self._core.plan(url, body, problem, _SYSTEM_CLOCK)
+        plan = self._core.plan(url, body, problem, _SYSTEM_CLOCK, limit)
         transport = cast(Transport, self._transport)
         step = next(plan)
         while True:
@@ -2806,7 +2829,7 @@ class _Workers:
 _LOOP_DIGEST_BYTES = 64 * 1024  # larger answers are decoded and checked off the event loop: see _call
 
 
-def _advance(plan: _Plan, outcome: _Outcome) -> Tuple[bool, Any]:
+def _advance(plan: Generator[Any, Any, Any], outcome: Any) -> Tuple[bool, Any]:
     """``plan.send(outcome)`` as (False, the next step) or (True, the call's result): a future cannot
     carry StopIteration out of an executor."""
     try:
@@ -2865,11 +2888,13 @@ class AsyncBotSessionClient(_BaseClient):
         """Create a session for bot *bot_id*; see ``create_bot_session`` for *request*, result and errors."""
         return await acreate_bot_session(self, bot_id, request)
 
-    async def _call(self, url: str, body: bytes, problem: Callable[[Any], Optional[str]]) -> Any:
+    async def _call(
+        self, url: str, body: bytes, problem: Callable[[Any], Optional[str]], limit: Optional[float] = None
+    ) -> Any:
         """Drive the core's plan with the transport (awaited, or in a worker thread) and asyncio.sleep."""
         import asyncio  # loaded by whoever awaits this (at the top it would cost every start-up 17-19 ms)
 
-        plan = self._core.plan(url, body, problem, _SYSTEM_CLOCK)
+        plan = self._core.plan(url, body, problem, _SYSTEM_CLOCK, limit)
         step = next(plan)
         while True:
             outcome: _Outcome = None
@@ -2957,15 +2982,24 @@ class BotSessionClient(ChatBotKitClient):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# The web endpoint: the server side of a ChatBotKit widget (Lambda, WSGI, ASGI, the dev server)
+# The web endpoint's decisions: what each request is answered, with no I/O (as _Core's plan has none)
 # ---------------------------------------------------------------------------------------------------------
 
 # Every answer of the endpoint is JSON that no cache may keep: a token is a credential.
 _ENDPOINT_HEADERS = (("Content-Type", "application/json"), ("Cache-Control", "no-store"))
 _ENDPOINT_METHODS = "OPTIONS, POST"
-# Patterns compiled (and cached by re) on first use, not at import: most programs never build an endpoint.
-_ORIGIN = r"[a-z][a-z0-9+.-]*://[^/?#\s@]+"
+# What a preflight may ask for: the JSON body's type, and a credential of the page's own for authorize=.
+_ENDPOINT_REQUEST_HEADERS = "authorization, content-type"
 _UPSTREAM_CODE = r"[A-Z][A-Z0-9_]{0,63}"  # an upstream code the browser may see; else UPSTREAM_ERROR
+# An origin as a browser sends it (RFC 6454): a lower-case scheme, an ASCII host (names, IPv4, [IPv6]) and
+# a port only where it is not the scheme's default. Compiled (and cached by re) on first use.
+_ORIGIN = r"([a-z][a-z0-9+.-]*)://((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?|\[[0-9a-f:.]+\])(?::([0-9]{1,5}))?"
+_DEFAULT_PORTS: Mapping[str, str] = MappingProxyType({"http": "80", "https": "443", "ws": "80", "wss": "443"})
+
+
+class _Misconfigured(Exception):
+    """A front door cannot serve this endpoint as configured (an asyncio client or an async authorize in a
+    synchronous door): the plan answers 500 NOT_CONFIGURED and logs why."""
 
 
 class _Disconnected(Exception):
@@ -2976,24 +3010,82 @@ class _Readable(Protocol):
     def read(self, size: int, /) -> bytes: ...
 
 
+class EndpointRequest(NamedTuple):
+    """A POST that passed every check, as ``SessionEndpoint(authorize=...)`` is given it, before anything is
+    sent to ChatBotKit: ``method``; ``headers``, a read-only case-insensitive mapping; ``remote_addr``, the
+    client's address as the server or the Lambda event gives it (or None); and ``event``, the Lambda event,
+    or what a view passed as ``handle(..., event=...)`` (its framework's request object), or None."""
+
+    method: str
+    headers: Mapping[str, str]
+    remote_addr: Optional[str]
+    event: Any
+
+
 class EndpointResponse(NamedTuple):
-    """What a ``SessionEndpoint`` answers: an HTTP status, its headers and a JSON body (empty for 204)."""
+    """What a ``SessionEndpoint`` answers: an HTTP status, its headers and a JSON body (empty for 204 and HEAD)."""
 
     status: int
     headers: Tuple[Tuple[str, str], ...]
     body: bytes
 
 
-class _Mint(NamedTuple):
-    """A POST that passed every check: the request to send, and the CORS headers its answer carries."""
+# What authorize= returns (or, as a coroutine function, returns when awaited): True to mint, False to refuse
+# with 403, or a mapping of strings to strings sent as the session's meta.
+_Verdict = Union[bool, Mapping[str, str]]
+_Authorize = Callable[[EndpointRequest], Union[_Verdict, Awaitable[_Verdict]]]
 
-    request: BotSessionCreateRequest
-    cors: Tuple[Tuple[str, str], ...]
+
+class _ReadBody(NamedTuple):
+    """A step of the endpoint's plan: read at most *limit* bytes of the request body and send them back
+    (or a ValueError saying why the body cannot be read, which is answered 400)."""
+
+    limit: int
+
+
+class _Mint(NamedTuple):
+    """A step of the endpoint's plan: create the session (the JSON *body* for the configured bot) within
+    *seconds*, and send back the session or the exception the call ended with."""
+
+    body: bytes
+    seconds: float
+
+
+_EndpointStep = Union[_ReadBody, EndpointRequest, _Mint]
+_EndpointPlan = Generator[_EndpointStep, Any, EndpointResponse]
 
 
 def _stderr_line(line: str) -> None:
     sys.stderr.write(line + "\n")
     sys.stderr.flush()
+
+
+def _check_origin(origin: object, name: str) -> str:
+    """One allowed origin as a browser sends it in ``Origin``, or ``*``; anything no browser sends raises,
+    saying what to write instead (it would otherwise never match)."""
+    if not isinstance(origin, str):
+        raise TypeError("%s must hold strings, not %s" % (name, type(origin).__name__))
+    text = origin.strip().rstrip("/").lower()
+    if text == "*":
+        return text
+    shown = _escape_control(repr(origin[:80]))
+    if "*" in text:
+        raise ValueError(
+            "%s: %s has a wildcard; list each origin, or allow every origin with '*' alone" % (name, shown)
+        )
+    if not text.isascii():
+        raise ValueError("%s: %s: write its host as browsers send it, in ASCII (xn--...)" % (name, shown))
+    match = re.fullmatch(_ORIGIN, text)
+    if match is None:
+        raise ValueError("%s: %s is not an origin (scheme://host[:port], no path) nor '*'" % (name, shown))
+    scheme, host, port = match.groups()
+    if port is not None and not 0 < int(port) < 65536:
+        raise ValueError("%s: %s has a port out of range" % (name, shown))
+    if port is not None and port.lstrip("0") == _DEFAULT_PORTS.get(scheme):
+        raise ValueError(
+            "%s: %s: browsers send it without the default port, as %r" % (name, shown, scheme + "://" + host)
+        )
+    return text
 
 
 def _check_origins(origins: object, name: str) -> Tuple[str, ...]:
@@ -3002,178 +3094,196 @@ def _check_origins(origins: object, name: str) -> Tuple[str, ...]:
         raise TypeError(
             "%s must be a list of origins such as ['https://shop.example'], not %s" % (name, type(origins).__name__)
         )
-    checked: List[str] = []
-    for origin in cast(Iterable[object], origins):
-        if not isinstance(origin, str):
-            raise TypeError("%s must hold strings, not %s" % (name, type(origin).__name__))
-        text = origin.strip().rstrip("/").lower()
-        if text != "*" and not re.fullmatch(_ORIGIN, text):
-            raise ValueError("%s: %r is not an origin (scheme://host[:port], no path) nor '*'" % (name, origin[:80]))
-        checked.append(text)
+    checked = tuple(dict.fromkeys(_check_origin(origin, name) for origin in cast(Iterable[object], origins)))
     if "*" in checked and len(checked) > 1:
         raise ValueError("%s: '*' allows every origin and cannot be listed with others" % name)
-    return tuple(dict.fromkeys(checked))
+    return checked
 
 
-class SessionEndpoint:
-    """The server side of a chat widget: answers a browser's ``POST`` with a new session for one bot.
+def _check_hosts(hosts: object, name: str) -> Tuple[str, ...]:
+    """Host names the endpoint answers to (``Host`` without its port), lower case."""
+    if isinstance(hosts, str) or not isinstance(hosts, collections.abc.Iterable):
+        raise TypeError(
+            "%s must be a list of host names such as ['shop.example'], not %s" % (name, type(hosts).__name__)
+        )
+    checked: List[str] = []
+    for host in cast(Iterable[object], hosts):
+        text = _check_text(name, host, allow_empty=False).strip().lower().rstrip(".")
+        if not re.fullmatch(_ORIGIN, "http://" + text) or ":" in text:
+            raise ValueError(
+                "%s: %s is not a host name (no scheme, no port)" % (name, _escape_control(repr(host)[:80]))
+            )
+        checked.append(text)
+    return tuple(checked)
 
-    ``SessionEndpoint(client, "bot-id", allowed_origins=["https://shop.example"])`` answers
 
-    - ``POST`` with an empty body, ``{}`` or ``{"message": "first user message"}``: ``200
-      {"conversationId", "token", "expiresAt"}``. The bot, the duration and everything else sent to
-      ChatBotKit come from here, never from the request;
-    - ``400 {"code": "BAD_REQUEST", "message"}`` for a body that is not such a JSON object (over
-      *max_body_bytes*, not UTF-8 JSON, another key, a message that is not a string or longer than
-      *max_message_chars*, nesting too deep), or sent with a ``Content-Type`` other than JSON;
-    - ``405`` with ``Allow`` for other methods; ``502 {"code": <ChatBotKit's code>, "message"}`` when the
-      API fails or cannot be reached; ``504 {"code": "TIMEOUT"}`` when the call runs out of time;
-      ``500 {"code": "NOT_CONFIGURED"}`` without a client or a bot. The failures behind 5xx answers are
-      passed to *log* as one JSON line each, with the secret masked (stderr by default).
-    - CORS: an ``Origin`` in *allowed_origins* gets ``Access-Control-Allow-Origin`` (that origin) and
-      ``Vary: Origin``; its ``OPTIONS`` preflight ``204`` with the method, the ``content-type`` header and
-      a max age of *preflight_max_age*; another origin gets no CORS header and its preflight ``403``.
-      ``allowed_origins=["*"]`` allows every origin, and only when given so.
+def _host_name(host: str) -> str:
+    """The name part of a ``Host`` header value, lower case: without its port, IPv6 kept in brackets."""
+    host = host.strip().lower()
+    name, colon, port = host.rpartition(":")
+    if colon and port.isdigit() and (not name.startswith("[") or name.endswith("]")):
+        host = name
+    return host.rstrip(".")
 
-    Every answer is JSON with ``Cache-Control: no-store``. The whole call to ChatBotKit, retries included,
-    is bounded by *time_budget* seconds, and by the time the platform gives less *deadline_margin* (an
-    AWS Lambda context's remaining time, or ``remaining=`` of ``handle``).
 
-    Adapters: ``endpoint.wsgi`` (a WSGI application), ``endpoint.asgi`` (an ASGI 3 application, for an
-    ``AsyncBotSessionClient``), ``endpoint.lambda_handler(event, context)``; ``handle`` and ``ahandle`` for
-    any other framework.
-    """
+def _check_meta(meta: Mapping[Any, Any]) -> Dict[str, str]:
+    """What authorize= returned as the session's meta: strings to strings, or TypeError saying otherwise."""
+    checked: Dict[str, str] = {}
+    for key, value in meta.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise TypeError(
+                "authorize returned a meta entry %s: %s; it must map strings to strings"
+                % (type(key).__name__, type(value).__name__)
+            )
+        checked[key] = value
+    return checked
+
+
+class _EndpointRules:
+    """The endpoint's configuration and every decision it makes, with no I/O: which requests are refused
+    before their body is read, what a body may hold, what authorize= may answer, the deadline, and the
+    answer to each outcome. ``plan`` is one request as a generator, driven by the front doors."""
+
+    __slots__ = (
+        "allowed_hosts",
+        "allowed_origins",
+        "authorize",
+        "bot_id",
+        "deadline_margin",
+        "log",
+        "max_body_bytes",
+        "max_message_chars",
+        "preflight_max_age",
+        "request",
+        "request_fields",
+        "secrecy",
+        "time_budget",
+    )
 
     def __init__(
         self,
-        client: Union[BotSessionClient, AsyncBotSessionClient, None],
-        bot_id: Optional[str],
-        *,
-        allowed_origins: Iterable[str] = (),
-        duration: Optional[float] = None,
-        max_message_chars: int = 4000,
-        max_body_bytes: int = 64 * 1024,
-        time_budget: float = 10.0,
-        deadline_margin: float = 0.5,
-        preflight_max_age: int = 600,
-        log: Callable[[str], None] = _stderr_line,
+        bot_id: str,
+        secrecy: _Secrecy,
+        allowed_origins: Tuple[str, ...],
+        allowed_hosts: Tuple[str, ...],
+        request: Dict[str, Any],
+        limits: Tuple[int, int, int],
+        times: Tuple[float, float],
+        authorize: Optional[_Authorize],
+        log: Callable[[str], None],
     ) -> None:
-        if client is not None and not isinstance(client, (ChatBotKitClient, AsyncBotSessionClient)):
-            raise TypeError(
-                "client must be a BotSessionClient or an AsyncBotSessionClient, not %s" % type(client).__name__
-            )
-        if bot_id is not None and bot_id != "":
-            _check_bot_id(bot_id)
-        elif bot_id is not None and not isinstance(bot_id, str):
-            raise TypeError("bot_id must be a string, not %s" % type(bot_id).__name__)
-        for name, value, low in (
-            ("max_message_chars", max_message_chars, 1),
-            ("max_body_bytes", max_body_bytes, 2),
-            ("preflight_max_age", preflight_max_age, 0),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError("%s must be an int, not %s" % (name, type(value).__name__))
-            if value < low:
-                raise ValueError("%s must be at least %d, got %d" % (name, low, value))
-        for name, number in (("time_budget", time_budget), ("deadline_margin", deadline_margin)):
-            if isinstance(number, bool) or not isinstance(number, (int, float)):
-                raise TypeError("%s must be a number of seconds, not %s" % (name, type(number).__name__))
-            if not (_is_finite_number(number) and number >= (0 if name == "deadline_margin" else 1e-3)):
-                raise ValueError(
-                    "%s must be a finite number of seconds%s, got %r"
-                    % (name, "" if name == "deadline_margin" else " above 0", number)
-                )
-        if not callable(log):
-            raise TypeError("log must be a callable taking one line of text")
-        self._request: Dict[str, Any] = {}
-        if duration is not None:
-            self._request["durationInSeconds"] = duration
-            _session_request_body(self._request)  # a bad duration fails here, naming the field
-        self.client = client
-        self.bot_id = bot_id or ""
-        self.allowed_origins = _check_origins(allowed_origins, "allowed_origins")
-        self.max_message_chars = max_message_chars
-        self.max_body_bytes = max_body_bytes
-        self.time_budget = float(time_budget)
-        self.deadline_margin = float(deadline_margin)
-        self.preflight_max_age = preflight_max_age
-        self._log = log
+        self.bot_id, self.secrecy, self.request, self.authorize, self.log = bot_id, secrecy, request, authorize, log
+        self.request_fields = _encode_json(request)[1:-1]  # the configured part of every request, as JSON
+        self.allowed_origins, self.allowed_hosts = allowed_origins, allowed_hosts
+        self.max_message_chars, self.max_body_bytes, self.preflight_max_age = limits
+        self.time_budget, self.deadline_margin = times
 
-    def __repr__(self) -> str:
-        return "SessionEndpoint(bot_id=%r, allowed_origins=%r)" % (self.bot_id, list(self.allowed_origins))
-
-    # -- the core: what to answer, with no I/O ---------------------------------------------------------
-
-    def _cors(self, origin: Optional[str]) -> Optional[Tuple[Tuple[str, str], ...]]:
-        """The CORS headers for a request from *origin*, or None when that origin is not allowed."""
-        if self.allowed_origins == ("*",):
-            return (("Access-Control-Allow-Origin", "*"),)
-        if origin is not None and origin.lower() in self.allowed_origins:
-            return (("Access-Control-Allow-Origin", origin), ("Vary", "Origin"))
-        return None
-
-    def _answer(
-        self, status: int, payload: Optional[Mapping[str, Any]], extra: Iterable[Tuple[str, str]] = ()
-    ) -> EndpointResponse:
-        body = b"" if payload is None else json.dumps(payload, separators=(",", ":")).encode()
-        headers = (_ENDPOINT_HEADERS[1:] if payload is None else _ENDPOINT_HEADERS) + tuple(extra)
-        if self.allowed_origins and self.allowed_origins != ("*",) and ("Vary", "Origin") not in headers:
-            headers += (("Vary", "Origin"),)  # the CORS headers depend on Origin: no shared cache may mix them
-        return EndpointResponse(status, headers, body)
-
-    def _refuse(self, status: int, code: str, message: str, cors: Iterable[Tuple[str, str]] = ()) -> EndpointResponse:
-        return self._answer(status, {"code": code, "message": message}, cors)
-
-    def _begin(self, method: str, headers: Mapping[str, str]) -> Union[EndpointResponse, Tuple[Tuple[str, str], ...]]:
-        """The answer a request gets before its body is read, or the CORS headers for its answer."""
-        origin = headers.get("origin")
-        cors = self._cors(origin) if origin is not None or self.allowed_origins == ("*",) else ()
+    def plan(
+        self,
+        method: str,
+        headers: Mapping[str, str],
+        remote_addr: Optional[str],
+        event: Any,
+        remaining: Optional[float],
+        clock: _Clock,
+    ) -> _EndpointPlan:
+        """One request as a generator (*headers* with lower-case names): it yields a ``_ReadBody``, an
+        ``EndpointRequest`` for authorize= and a ``_Mint``, each at most once and in that order, and
+        returns the answer. The deadline starts now: the platform's *remaining* time less the margin."""
+        started = clock.monotonic()
         method = method.upper()
-        if method == "OPTIONS":
-            if origin is None or "access-control-request-method" not in headers:
-                return self._answer(204, None, (("Allow", _ENDPOINT_METHODS),))
-            if cors is None:
-                return self._refuse(403, "ORIGIN_NOT_ALLOWED", "this origin may not open chat sessions here")
-            return self._answer(
-                204,
-                None,
-                (
-                    *cors,
-                    ("Access-Control-Allow-Methods", "POST"),
-                    ("Access-Control-Allow-Headers", "content-type"),
-                    ("Access-Control-Max-Age", str(self.preflight_max_age)),
-                ),
-            )
+        cors = self._cors(headers.get("origin"), headers)
+        early = self._before_body(method, headers, cors)
+        if isinstance(early, EndpointResponse):
+            return self._headless(early) if method == "HEAD" else early
         cors = cors or ()
-        if method != "POST":
-            return self._refuse(405, "METHOD_NOT_ALLOWED", "use POST", (*cors, ("Allow", _ENDPOINT_METHODS)))
-        if self.client is None or not self.bot_id:
-            self._log_failure(
-                500, "NOT_CONFIGURED", "the endpoint has no %s" % ("client" if self.client is None else "bot_id")
-            )
-            return self._refuse(500, "NOT_CONFIGURED", "the chat endpoint is not configured", cors)
-        content_type = headers.get("content-type", "").partition(";")[0].strip().lower()
-        if content_type not in ("", "application/json"):
-            return self._refuse(400, "BAD_REQUEST", "send the body as application/json", cors)
-        length = headers.get("content-length", "").strip()
-        if length and (not length.isdigit() or int(length) > self.max_body_bytes):
-            return self._refuse(400, "BAD_REQUEST", "the body must be at most %d bytes" % self.max_body_bytes, cors)
-        return cors
-
-    def _mint(self, cors: Tuple[Tuple[str, str], ...], body: bytes) -> Union[EndpointResponse, _Mint]:
-        """The request to send for a POST body of at most ``max_body_bytes + 1`` bytes, or a 400 answer."""
+        body = yield _ReadBody(early)
         try:
+            if isinstance(body, ValueError):
+                raise body
             message = self._message(body)
         except ValueError as error:
             return self._refuse(400, "BAD_REQUEST", str(error), cors)
-        return _Mint(self._session_request(message), cors)
+        meta: Optional[Dict[str, str]] = None
+        if self.authorize is not None:
+            verdict = yield EndpointRequest(method, _Headers(headers), remote_addr, event)
+            decision = self._authorized(verdict, cors)
+            if isinstance(decision, EndpointResponse):
+                return decision
+            meta = decision
+        seconds = self._budget(remaining) - (clock.monotonic() - started)
+        if seconds <= 0:
+            outcome: Any = APITimeoutError("no time was left before the platform's deadline", request_sent=False)
+        else:
+            outcome = yield _Mint(self._session_body(message, meta), seconds)
+        return self._finish(outcome, cors)
 
-    def _session_request(self, message: Optional[str]) -> BotSessionCreateRequest:
-        """The createBotSession request: the configured duration, and the first user message if any."""
-        request = cast(BotSessionCreateRequest, dict(self._request))
-        if message:
-            request["messages"] = [{"type": "user", "text": message}]
-        return request
+    # -- before the body: method, host, origin, type and length --------------------------------------------
+
+    def _cors(self, origin: Optional[str], headers: Mapping[str, str]) -> Optional[Tuple[Tuple[str, str], ...]]:
+        """The CORS headers for a request from *origin*: () for no origin or the page's own (same-origin
+        requests need none), None when that origin is not allowed."""
+        if self.allowed_origins == ("*",):
+            return (("Access-Control-Allow-Origin", "*"),)
+        if origin is None:
+            return ()
+        if origin.lower() in self.allowed_origins:
+            return (("Access-Control-Allow-Origin", origin), ("Vary", "Origin"))
+        host = headers.get("host")
+        if host is not None and origin.lower().partition("://")[2] == host.strip().lower():
+            return ()  # the endpoint's own origin (a page the same server serves); Host is checked apart
+        return None
+
+    def _before_body(
+        self, method: str, headers: Mapping[str, str], cors: Optional[Tuple[Tuple[str, str], ...]]
+    ) -> Union[EndpointResponse, int]:
+        """The answer a request gets before its body is read, or for a POST to read, how many bytes of its
+        body to read: enough to tell one over the cap, no more than its Content-Length."""
+        if self.allowed_hosts and not self._host_allowed(headers.get("host")):
+            return self._refuse(403, "HOST_NOT_ALLOWED", "this endpoint does not answer to that host name")
+        if method == "OPTIONS":
+            if "origin" not in headers or "access-control-request-method" not in headers:
+                return self._answer(204, b"", (("Allow", _ENDPOINT_METHODS),))
+            if cors is None:
+                return self._refuse(403, "ORIGIN_NOT_ALLOWED", "this origin may not open chat sessions here")
+            return self._answer(204, b"", (*cors, *self._preflight_headers()))
+        if method != "POST":
+            return self._refuse(405, "METHOD_NOT_ALLOWED", "use POST", (*(cors or ()), ("Allow", _ENDPOINT_METHODS)))
+        if cors is None:  # a page of another origin: refused before anything is minted, preflight or not
+            return self._refuse(403, "ORIGIN_NOT_ALLOWED", "this origin may not open chat sessions here")
+        if not self.bot_id:
+            self._log_failure(500, "NOT_CONFIGURED", "the endpoint has no bot_id")
+            return self._refuse(500, "NOT_CONFIGURED", "the chat endpoint is not configured", cors)
+        content_type = headers.get("content-type", "").partition(";")[0].strip().lower()
+        if content_type != "application/json":  # so that every cross-origin POST from a browser is preflighted
+            return self._refuse(415, "UNSUPPORTED_MEDIA_TYPE", "send the body as application/json", cors)
+        length = headers.get("content-length")
+        if length is None:
+            return self.max_body_bytes + 1
+        try:
+            length = _content_length_value(length)
+        except ValueError:
+            return self._refuse(400, "BAD_REQUEST", "the Content-Length is not a number of bytes", cors)
+        if len(length.lstrip("0")) > 15 or int(length) > self.max_body_bytes:
+            return self._refuse(400, "BAD_REQUEST", "the body must be at most %d bytes" % self.max_body_bytes, cors)
+        return int(length)
+
+    def _host_allowed(self, host: Optional[str]) -> bool:
+        """Whether ``Host`` names this endpoint: an allowed name, or an IP address (which DNS rebinding,
+        the attack this check stops, cannot put there)."""
+        if host is None:
+            return False
+        name = _host_name(host)
+        return name in self.allowed_hosts or _ip_family(name) is not None if name else False
+
+    def _preflight_headers(self) -> Tuple[Tuple[str, str], ...]:
+        return (
+            ("Access-Control-Allow-Methods", "POST"),
+            ("Access-Control-Allow-Headers", _ENDPOINT_REQUEST_HEADERS),
+            ("Access-Control-Max-Age", str(self.preflight_max_age)),
+        )
+
+    # -- the body ---------------------------------------------------------------------------------------------
 
     def _message(self, body: bytes) -> str:
         """The optional first message of a POST body; ValueError says what is wrong with the body."""
@@ -3194,7 +3304,7 @@ class SessionEndpoint:
         if not isinstance(payload, dict):
             raise ValueError('the body must be a JSON object such as {"message": "Hello"}')
         payload = cast(Dict[str, Any], payload)
-        unknown = sorted(set(payload) - {"message"})
+        unknown = sorted(set(payload) - {"message"}) if len(payload) > 1 or "message" not in payload else ()
         if unknown:
             raise ValueError(
                 "only 'message' may be sent; got %s" % ", ".join(_escape_control(repr(key)[:40]) for key in unknown[:5])
@@ -3212,41 +3322,272 @@ class SessionEndpoint:
             raise ValueError("message must be valid Unicode text (it holds a lone surrogate)") from None
         return message
 
+    def _session_request(self, message: Optional[str]) -> BotSessionCreateRequest:
+        """The createBotSession request: the configured duration, and the first user message if any."""
+        request = cast(BotSessionCreateRequest, dict(self.request))
+        if message:
+            request["messages"] = [{"type": "user", "text": message}]
+        return request
+
+    def _session_body(self, message: str, meta: Optional[Dict[str, str]]) -> bytes:
+        """``_session_request`` (with *meta*) as JSON, written from parts already checked (the configured
+        duration, the message, authorize='s strings): create()'s walk of a caller's request is not needed."""
+        fields = [self.request_fields] if self.request_fields else []
+        if message:
+            fields.append('"messages":[{"type":"user","text":%s}]' % _json_string(message))
+        if meta is not None:
+            fields.append('"meta":' + _encode_json(meta))
+        return ("{%s}" % ",".join(fields)).encode("ascii")
+
+    # -- authorize= and the deadline -----------------------------------------------------------------------
+
+    def _authorized(
+        self, verdict: Any, cors: Tuple[Tuple[str, str], ...]
+    ) -> Union[EndpointResponse, Dict[str, str], None]:
+        """What authorize= answered made a decision: the session's meta, None to go on without, or the
+        answer that ends the request."""
+        if verdict is True:
+            return None
+        if verdict is False:
+            return self._refuse(403, "NOT_AUTHORIZED", "you may not open a chat session", cors)
+        try:
+            if isinstance(verdict, BaseException):
+                raise verdict
+            meta = _as_mapping(verdict)
+            if meta is None:
+                raise TypeError(
+                    "authorize must return True, False or a mapping of strings, not %s" % type(verdict).__name__
+                )
+            return _check_meta(meta)
+        except _Misconfigured as error:
+            self._log_failure(500, "NOT_CONFIGURED", str(error))
+            return self._refuse(500, "NOT_CONFIGURED", "the chat endpoint is not configured", cors)
+        except Exception as error:  # authorize= failed: nothing is sent, the answer says no more than that
+            self._log_failure(500, "AUTHORIZE_FAILED", "authorize raised %r" % error, error)
+            return self._refuse(500, "INTERNAL_ERROR", "the chat endpoint failed", cors)
+
     def _budget(self, remaining: Optional[float]) -> float:
         """Seconds the call to ChatBotKit may take: the budget, and the platform's time less the margin."""
         if remaining is None:
             return self.time_budget
         return min(self.time_budget, float(remaining) - self.deadline_margin)
 
-    def _finish(self, mint: _Mint, outcome: Union[Mapping[str, Any], BaseException]) -> EndpointResponse:
+    # -- answers ----------------------------------------------------------------------------------------------
+
+    def _finish(self, outcome: Any, cors: Tuple[Tuple[str, str], ...]) -> EndpointResponse:
         """The answer to a POST, from the session or the exception its call ended with."""
-        if not isinstance(outcome, BaseException):
-            session = {key: outcome[key] for key in ("conversationId", "token", "expiresAt")}
-            return self._answer(200, session, mint.cors)
+        if isinstance(outcome, _Misconfigured):
+            self._log_failure(500, "NOT_CONFIGURED", str(outcome))
+            return self._refuse(500, "NOT_CONFIGURED", "the chat endpoint is not configured", cors)
+        if not isinstance(outcome, BaseException):  # a session, checked by the client: strings, a finite number
+            expires = outcome["expiresAt"]
+            body = '{"conversationId":%s,"token":%s,"expiresAt":%s}' % (
+                _json_string(outcome["conversationId"]),
+                _json_string(outcome["token"]),
+                float.__repr__(expires) if isinstance(expires, float) else int.__repr__(expires),
+            )
+            return self._answer(200, body.encode("ascii"), cors)
         if isinstance(outcome, APITimeoutError):
             self._log_failure(504, outcome.code, str(outcome), outcome)
-            return self._refuse(504, "TIMEOUT", "the chat service did not answer in time", mint.cors)
+            return self._refuse(504, "TIMEOUT", "the chat service did not answer in time", cors)
         code = outcome.code if isinstance(outcome, ChatBotKitError) else "UNEXPECTED_ERROR"
         code = code if re.fullmatch(_UPSTREAM_CODE, code) else "UPSTREAM_ERROR"
         self._log_failure(502, code, str(outcome) if isinstance(outcome, ChatBotKitError) else repr(outcome), outcome)
-        return self._refuse(502, code, "the chat service could not open a session", mint.cors)
+        return self._refuse(502, code, "the chat service could not open a session", cors)
 
-    def _secrecy(self) -> _Secrecy:
-        return self.client._core.secrecy if self.client is not None else _Secrecy("")
+    def _answer(self, status: int, body: bytes, extra: Iterable[Tuple[str, str]] = ()) -> EndpointResponse:
+        """An answer with *body* (JSON, or empty), and the headers every answer has, then *extra*."""
+        headers = (_ENDPOINT_HEADERS if body else _ENDPOINT_HEADERS[1:]) + tuple(extra)
+        if self.allowed_origins != ("*",) and ("Vary", "Origin") not in headers:
+            headers += (("Vary", "Origin"),)  # the answer depends on Origin: no shared cache may mix them
+        return EndpointResponse(status, headers, body)
+
+    def _refuse(self, status: int, code: str, message: str, cors: Iterable[Tuple[str, str]] = ()) -> EndpointResponse:
+        return self._answer(status, _encode_json({"code": code, "message": message}).encode("ascii"), cors)
+
+    @staticmethod
+    def _headless(answer: EndpointResponse) -> EndpointResponse:
+        """*answer* for a HEAD request: the same status and headers, no body (RFC 9110 section 9.3.2)."""
+        return answer._replace(body=b"")
 
     def _log_failure(self, status: int, code: str, text: str, error: Optional[BaseException] = None) -> None:
         """One JSON line for the log: the answer's status and code, and the error, masked here."""
         line: Dict[str, Any] = {"level": "error", "logger": _LOGGER_NAME + ".endpoint", "status": status, "code": code}
-        line["error"] = self._secrecy().masked_line(text)
+        line["error"] = self.secrecy.masked_line(text)
         if error is not None:
             line["errorType"] = type(error).__name__
             line["attempts"] = getattr(error, "attempts", None)
         try:
-            self._log(json.dumps(line))
+            self.log(json.dumps(line))
         except Exception:  # a failing log must not turn an answer into a crash  # nosec B110
             pass
 
-    # -- the drivers: call ChatBotKit ---------------------------------------------------------------------
+
+# ---------------------------------------------------------------------------------------------------------
+# The web endpoint's front doors: handle, ahandle, WSGI, ASGI and Lambda, each a few lines over the plan
+# ---------------------------------------------------------------------------------------------------------
+
+
+class SessionEndpoint:
+    """The server side of a chat widget: answers a browser's ``POST`` with a new session for one bot.
+
+    ``SessionEndpoint(client, "bot-id", allowed_origins=["https://shop.example"])`` answers
+
+    - ``POST`` with ``Content-Type: application/json`` and an empty body, ``{}`` or ``{"message": "first
+      user message"}``: ``200 {"conversationId", "token", "expiresAt"}``. The bot, the duration and
+      everything else sent to ChatBotKit come from here, never from the request;
+    - ``400 {"code": "BAD_REQUEST", "message"}`` for a body that is not such a JSON object (over
+      *max_body_bytes*, not UTF-8 JSON, another key, a message that is not a string or longer than
+      *max_message_chars*, nesting too deep) or a bad ``Content-Length``; ``415`` for another
+      ``Content-Type`` or none (so that a browser preflights every cross-origin POST);
+    - ``403 {"code": "ORIGIN_NOT_ALLOWED"}`` for a request from a page of an origin that is neither in
+      *allowed_origins* nor the endpoint's own, preflight or not; ``403 {"code": "HOST_NOT_ALLOWED"}``
+      when *allowed_hosts* is given and ``Host`` is neither one of them nor an IP address (DNS rebinding);
+      ``403 {"code": "NOT_AUTHORIZED"}`` when *authorize* refuses;
+    - ``405`` with ``Allow`` for other methods (HEAD without a body); ``502 {"code": <ChatBotKit's code>,
+      "message"}`` when the API fails or cannot be reached; ``504 {"code": "TIMEOUT"}`` when the call runs
+      out of time; ``500`` when it is not configured or *authorize* raised. The failures behind 5xx
+      answers are passed to *log* as one JSON line each, with the secret masked (stderr by default).
+    - CORS: an ``Origin`` in *allowed_origins* gets ``Access-Control-Allow-Origin`` (that origin); its
+      ``OPTIONS`` preflight ``204`` with the method, the ``content-type`` and ``authorization`` headers and
+      a max age of *preflight_max_age*; another origin gets no CORS header and its preflight ``403``.
+      ``allowed_origins=["*"]`` allows every origin, and only when given so.
+
+    *authorize*, a callable (or coroutine function, for ``ahandle`` and ``asgi``), is given an
+    ``EndpointRequest`` for each POST that passed the checks, before anything is sent to ChatBotKit: it
+    returns False to refuse, True to go on, or a mapping of strings to strings sent as the session's
+    ``meta`` (which of your users the conversation belongs to).
+
+    Every answer is JSON with ``Cache-Control: no-store``. The whole call to ChatBotKit, retries included,
+    is bounded by *time_budget* seconds, and by the time the platform gives less *deadline_margin* (an
+    AWS Lambda context's remaining time, or ``remaining=`` of ``handle``).
+
+    Front doors: ``endpoint.wsgi`` (a WSGI application), ``endpoint.asgi`` (an ASGI 3 application, for an
+    ``AsyncBotSessionClient``), ``endpoint.lambda_handler(event, context)``; ``handle`` and ``ahandle`` for
+    a view in any framework.
+    """
+
+    asgi: Callable[
+        [Dict[str, Any], Callable[[], Awaitable[Dict[str, Any]]], Callable[[Dict[str, Any]], Awaitable[None]]],
+        Awaitable[None],
+    ]
+    """An ASGI 3 application (HTTP, and the lifespan protocol); awaits an ``AsyncBotSessionClient``. A plain
+    coroutine function, so that servers that guess the interface (``uvicorn module:app``) take it for ASGI 3."""
+
+    def __init__(
+        self,
+        client: Union[BotSessionClient, AsyncBotSessionClient, None],
+        bot_id: Optional[str],
+        *,
+        allowed_origins: Iterable[str] = (),
+        allowed_hosts: Iterable[str] = (),
+        authorize: Optional[_Authorize] = None,
+        duration: Optional[float] = None,
+        max_message_chars: int = 4000,
+        max_body_bytes: int = 64 * 1024,
+        time_budget: float = 10.0,
+        deadline_margin: float = 0.5,
+        preflight_max_age: int = 600,
+        log: Callable[[str], None] = _stderr_line,
+    ) -> None:
+        if client is not None and not isinstance(client, (ChatBotKitClient, AsyncBotSessionClient)):
+            raise TypeError(
+                "client must be a BotSessionClient or an AsyncBotSessionClient, not %s" % type(client).__name__
+            )
+        if bot_id is not None and bot_id != "":
+            _check_bot_id(bot_id)
+        elif bot_id is not None and not isinstance(bot_id, str):
+            raise TypeError("bot_id must be a string, not %s" % type(bot_id).__name__)
+        for name, function in (("authorize", authorize), ("log", log)):
+            if function is not None and not callable(function):
+                raise TypeError("%s must be a callable, not %s" % (name, type(function).__name__))
+        request: Dict[str, Any] = {}
+        if duration is not None:
+            request["durationInSeconds"] = duration
+            _session_request_body(request)  # a bad duration fails here, naming the field
+        self.client = client
+        self._rules = _EndpointRules(
+            bot_id or "",
+            client._core.secrecy if client is not None else _Secrecy(""),
+            _check_origins(allowed_origins, "allowed_origins"),
+            _check_hosts(allowed_hosts, "allowed_hosts"),
+            request,
+            (
+                _check_whole("max_message_chars", max_message_chars, 1),
+                _check_whole("max_body_bytes", max_body_bytes, 2),
+                _check_whole("preflight_max_age", preflight_max_age, 0),
+            ),
+            (
+                _check_seconds("time_budget", time_budget, allow_zero=False),
+                _check_seconds("deadline_margin", deadline_margin, allow_zero=True),
+            ),
+            authorize,
+            log,
+        )
+
+        async def asgi(
+            scope: Dict[str, Any],
+            receive: Callable[[], Awaitable[Dict[str, Any]]],
+            send: Callable[[Dict[str, Any]], Awaitable[None]],
+        ) -> None:
+            await self._asgi(scope, receive, send)
+
+        self.asgi = asgi
+
+    @classmethod
+    def from_env(
+        cls,
+        client: Union[BotSessionClient, AsyncBotSessionClient, None] = None,
+        *,
+        environ: Optional[Mapping[str, str]] = None,
+        authorize: Optional[_Authorize] = None,
+        log: Callable[[str], None] = _stderr_line,
+    ) -> SessionEndpoint:
+        """The endpoint the environment describes, as the module's ``lambda_handler`` builds it:
+        ``CHATBOTKIT_BOT_ID``, ``CHATBOTKIT_ALLOWED_ORIGINS`` (comma-separated origins, or ``*``) and
+        ``CHATBOTKIT_SESSION_DURATION`` (1800 to 86400 seconds, default 3600) of *environ* (default
+        ``os.environ``). Without *client*, a ``BotSessionClient`` from the environment (``ClientOptions.
+        from_env``: 10 s per attempt, 2 retries). A missing or bad variable raises ValueError naming it."""
+        environ = os.environ if environ is None else environ
+        bot_id = environ.get("CHATBOTKIT_BOT_ID", "").strip()
+        if not bot_id:
+            raise ValueError("CHATBOTKIT_BOT_ID is not set: set it to the bot that browsers open sessions with")
+        try:
+            _check_bot_id(bot_id)
+        except ValueError as error:
+            raise ValueError("CHATBOTKIT_BOT_ID: %s" % error) from None
+        duration = environ.get("CHATBOTKIT_SESSION_DURATION", "3600").strip()
+        if not re.fullmatch(r"[0-9]{1,6}", duration) or not 1800 <= int(duration) <= 86400:
+            raise ValueError(
+                "CHATBOTKIT_SESSION_DURATION must be whole seconds from 1800 to 86400, got %r" % duration[:40]
+            )
+        origins = [origin for origin in environ.get("CHATBOTKIT_ALLOWED_ORIGINS", "").split(",") if origin.strip()]
+        allowed_origins = _check_origins(origins, "CHATBOTKIT_ALLOWED_ORIGINS")
+        if client is None:
+            client = BotSessionClient(ClientOptions.from_env(environ, timeout=10.0, retries=2))
+        return cls(
+            client, bot_id, allowed_origins=allowed_origins, duration=int(duration), authorize=authorize, log=log
+        )
+
+    def __repr__(self) -> str:
+        return "SessionEndpoint(bot_id=%r, allowed_origins=%r)" % (self.bot_id, list(self.allowed_origins))
+
+    @property
+    def bot_id(self) -> str:
+        """The bot every session is opened with ("" when none is configured)."""
+        return self._rules.bot_id
+
+    @property
+    def allowed_origins(self) -> Tuple[str, ...]:
+        """The origins whose pages may fetch sessions, as browsers send them, or ``("*",)``."""
+        return self._rules.allowed_origins
+
+    @property
+    def allowed_hosts(self) -> Tuple[str, ...]:
+        """The host names the endpoint answers to (IP addresses always), or () for any."""
+        return self._rules.allowed_hosts
+
+    # -- the synchronous driver ------------------------------------------------------------------------------
 
     def handle(
         self,
@@ -3255,41 +3596,68 @@ class SessionEndpoint:
         body: Union[bytes, str, _Readable, None] = b"",
         *,
         remaining: Optional[float] = None,
+        remote_addr: Optional[str] = None,
+        event: Any = None,
     ) -> EndpointResponse:
         """Answer one request: its method, headers (a mapping or pairs, any case) and body (bytes, text, or
-        a file object of which at most ``max_body_bytes + 1`` bytes are read). *remaining* is the time the
-        platform allows, in seconds. Blocks on a ``BotSessionClient``."""
+        a file object of which at most ``max_body_bytes + 1`` bytes, and no more than its Content-Length,
+        are read). *remaining* is the time the platform allows, in seconds; *remote_addr* and *event* are
+        handed to *authorize*. Blocks on a ``BotSessionClient``."""
         fields = _header_fields(headers)
-        begun = self._begin(method, fields)
-        if isinstance(begun, EndpointResponse):
-            return begun
-        minted = self._mint(begun, _capped_body(body, fields, self.max_body_bytes))
-        if isinstance(minted, EndpointResponse):
-            return minted
+        plan = self._rules.plan(method, fields, remote_addr, event, remaining, _SYSTEM_CLOCK)
+        return self._drive(plan, functools.partial(_capped_body, body))
+
+    def _drive(self, plan: _EndpointPlan, read: Callable[[int], Union[bytes, ValueError]]) -> EndpointResponse:
+        """Run *plan*: read the body with *read*, ask authorize=, create the session; blocking."""
+        outcome: Any = None
+        while True:
+            done, step = _advance(plan, outcome)
+            if done:
+                return cast(EndpointResponse, step)
+            if isinstance(step, _ReadBody):
+                outcome = read(step.limit)
+            elif isinstance(step, EndpointRequest):
+                outcome = self._verdict(step)
+            else:
+                outcome = self._mint(step)
+
+    def _verdict(self, request: EndpointRequest) -> Any:
+        """authorize='s answer (or the exception it raised) in a synchronous front door."""
+        authorize = cast(_Authorize, self._rules.authorize)
+        if _is_async_transport(authorize):
+            return _Misconfigured("authorize is a coroutine function: serve the endpoint with ahandle or asgi")
+        try:
+            verdict = authorize(request)
+        except Exception as error:  # mapped to a 500 by the plan, never raised to the server
+            return error
+        if isinstance(verdict, collections.abc.Awaitable):
+            _discard(verdict)
+            return _Misconfigured("authorize returned an awaitable: serve the endpoint with ahandle or asgi")
+        return verdict
+
+    def _mint(self, step: _Mint) -> Any:
+        """The session (or the exception its call ended with) from a ``BotSessionClient``, blocking."""
         client = self.client
         if not isinstance(client, ChatBotKitClient):
-            self._log_failure(
-                500,
-                "NOT_CONFIGURED",
-                "handle, wsgi and lambda_handler need a BotSessionClient (asgi and ahandle take either)",
+            return _Misconfigured(
+                "the endpoint has no client"
+                if client is None
+                else "handle, wsgi and lambda_handler need a BotSessionClient (asgi and ahandle take either)"
             )
-            return self._refuse(500, "NOT_CONFIGURED", "the chat endpoint is not configured", begun)
-        return self._finish(minted, self._call(client, minted, remaining))
-
-    def _bounded(self, client: _C, remaining: Optional[float]) -> _C:
-        """*client* with the whole call bounded by the budget; APITimeoutError when no time is left."""
-        seconds = self._budget(remaining)
-        if seconds <= 0:
-            raise APITimeoutError("no time was left before the platform's deadline", request_sent=False)
-        return client.extend(total_timeout=min(seconds, client.options.total_timeout or seconds))
-
-    def _call(
-        self, client: ChatBotKitClient, mint: _Mint, remaining: Optional[float]
-    ) -> Union[Mapping[str, Any], BaseException]:
         try:
-            return create_bot_session(self._bounded(client, remaining), self.bot_id, mint.request)
-        except Exception as error:  # mapped to an answer by _finish, never raised to the server
+            url = client._core.url(_SESSION_PATH_TEMPLATE, {"botId": self._rules.bot_id})
+            return client._call(url, step.body, _session_problem, step.seconds)
+        except Exception as error:  # mapped to an answer by the plan, never raised to the server
             return error
+
+    def _mint_by(self, step: _Mint, deadline: float) -> Any:
+        """``_mint`` in a worker thread, with the time that is left when the thread takes it up."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return APITimeoutError("no worker thread was free before the deadline", request_sent=False)
+        return self._mint(step._replace(seconds=left))
+
+    # -- the asyncio driver ---------------------------------------------------------------------------------
 
     async def ahandle(
         self,
@@ -3298,37 +3666,60 @@ class SessionEndpoint:
         body: Union[bytes, str, AsyncIterable[bytes], None] = b"",
         *,
         remaining: Optional[float] = None,
+        remote_addr: Optional[str] = None,
+        event: Any = None,
     ) -> EndpointResponse:
         """``handle`` for asyncio: awaits an ``AsyncBotSessionClient`` (a ``BotSessionClient`` runs in a
-        worker thread). *body* is bytes, text, or an async iterable of byte chunks (Starlette's
-        ``request.stream()``), read no further than ``max_body_bytes + 1`` bytes."""
-        fields = _header_fields(headers)
-        begun = self._begin(method, fields)
-        if isinstance(begun, EndpointResponse):
-            return begun
-        if isinstance(body, (bytes, bytearray, memoryview, str)) or body is None:
-            data = _capped_body(body, fields, self.max_body_bytes)
-        else:
-            data = await _acapped_body(body, self.max_body_bytes)
-        minted = self._mint(begun, data)
-        if isinstance(minted, EndpointResponse):
-            return minted
-        return self._finish(minted, await self._acall(minted, remaining))
+        worker thread, within the same deadline) and a coroutine-function *authorize*. *body* is bytes,
+        text, or an async iterable of byte chunks (Starlette's ``request.stream()``), read no further than
+        ``max_body_bytes + 1`` bytes."""
+        plan = self._rules.plan(method, _header_fields(headers), remote_addr, event, remaining, _SYSTEM_CLOCK)
+        outcome: Any = None
+        while True:
+            done, step = _advance(plan, outcome)
+            if done:
+                return cast(EndpointResponse, step)
+            if isinstance(step, _ReadBody):
+                if isinstance(body, (bytes, bytearray, memoryview, str)) or body is None:
+                    outcome = _capped_body(body, step.limit)
+                else:
+                    outcome = await _acapped_body(body, step.limit)
+            elif isinstance(step, EndpointRequest):
+                outcome = await self._averdict(step)
+            else:
+                outcome = await self._amint(step)
 
-    async def _acall(self, mint: _Mint, remaining: Optional[float]) -> Union[Mapping[str, Any], BaseException]:
-        client = self.client
-        if isinstance(client, ChatBotKitClient):
-            import asyncio  # loaded by whoever awaits this
-
-            return await asyncio.get_running_loop().run_in_executor(None, self._call, client, mint, remaining)
-        # _begin answered 500 without a client, so here it is an AsyncBotSessionClient
+    async def _averdict(self, request: EndpointRequest) -> Any:
         try:
-            bounded = self._bounded(cast(AsyncBotSessionClient, client), remaining)
-            return await acreate_bot_session(bounded, self.bot_id, mint.request)
-        except Exception as error:  # mapped to an answer by _finish, never raised to the server
+            verdict = cast(_Authorize, self._rules.authorize)(request)
+            if isinstance(verdict, collections.abc.Awaitable):
+                return await verdict
+            return verdict
+        except Exception as error:  # mapped to a 500 by the plan, never raised to the server
             return error
 
-    # -- adapters -----------------------------------------------------------------------------------------
+    async def _amint(self, step: _Mint) -> Any:
+        import asyncio  # loaded by whoever awaits this
+
+        client = self.client
+        if isinstance(client, AsyncBotSessionClient):
+            try:
+                url = client._core.url(_SESSION_PATH_TEMPLATE, {"botId": self._rules.bot_id})
+                return await client._call(url, step.body, _session_problem, step.seconds)
+            except Exception as error:  # mapped to an answer by the plan, never raised to the server
+                return error
+        if client is None:
+            return self._mint(step)
+        # A BotSessionClient blocks: in a worker thread of the loop's executor, and the time spent
+        # waiting for one counts against the deadline (a thread taken up too late sends nothing).
+        deadline = time.monotonic() + step.seconds
+        work = asyncio.get_running_loop().run_in_executor(None, self._mint_by, step, deadline)
+        try:
+            return await _within(work, step.seconds + 0.05)  # the thread's own call ends at the deadline
+        except asyncio.TimeoutError:
+            return APITimeoutError("no worker thread was free before the deadline", request_sent=False)
+
+    # -- WSGI, ASGI, Lambda -------------------------------------------------------------------------------------
 
     def wsgi(self, environ: Dict[str, Any], start_response: Callable[..., Any]) -> List[bytes]:
         """A WSGI application (PEP 3333): mount it at the path the page posts to."""
@@ -3341,17 +3732,17 @@ class SessionEndpoint:
         body: Union[bytes, _Readable] = b""
         if headers.get("content-length") or environ.get("wsgi.input_terminated"):
             body = environ["wsgi.input"]  # read at most Content-Length (PEP 3333), and the cap
-        answer = self.handle(environ.get("REQUEST_METHOD", "GET"), headers, body)
+        method = environ.get("REQUEST_METHOD", "GET")
+        answer = self.handle(method, headers, body, remote_addr=environ.get("REMOTE_ADDR") or None)
         start_response("%d %s" % (answer.status, _reason(answer.status)), list(answer.headers))
         return [answer.body]
 
-    async def asgi(
+    async def _asgi(
         self,
         scope: Dict[str, Any],
         receive: Callable[[], Awaitable[Dict[str, Any]]],
         send: Callable[[Dict[str, Any]], Awaitable[None]],
     ) -> None:
-        """An ASGI 3 application (HTTP, and the lifespan protocol); awaits an ``AsyncBotSessionClient``."""
         if scope["type"] == "lifespan":
             while True:
                 message = await receive()
@@ -3373,48 +3764,45 @@ class SessionEndpoint:
                 more = bool(message.get("more_body", False))
 
         headers = [(bytes(name).decode("latin-1"), bytes(value).decode("latin-1")) for name, value in scope["headers"]]
+        client_address = scope.get("client")
+        remote_addr = str(client_address[0]) if client_address else None
         try:
-            answer = await self.ahandle(scope["method"], headers, chunks())
+            answer = await self.ahandle(scope["method"], headers, chunks(), remote_addr=remote_addr)
         except _Disconnected:  # the browser went away before its body arrived: nobody to answer
             return
-        await send(
-            {
-                "type": "http.response.start",
-                "status": answer.status,
-                "headers": [
-                    (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in answer.headers
-                ],
-            }
-        )
+        start = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in answer.headers]
+        await send({"type": "http.response.start", "status": answer.status, "headers": start})
         await send({"type": "http.response.body", "body": answer.body})
 
     def lambda_handler(self, event: Any, context: Any) -> Dict[str, Any]:
         """An AWS Lambda handler. An HTTP event (a Function URL, API Gateway HTTP API payload 2.0, REST API
-        payload 1.0, an ALB; base64 bodies too) gets a proxy response. A direct invocation (``aws lambda
-        invoke``, another function), ``{"botId": optional, "message": optional, "durationInSeconds":
-        optional}``, returns the whole session, and raises ValueError naming the field of a bad event."""
+        payload 1.0, an ALB with or without multi-value headers; base64 bodies too) gets a proxy response.
+        A direct invocation (``aws lambda invoke``, another function), ``{"botId": optional, "message":
+        optional, "durationInSeconds": optional}``, returns the whole session, and raises ValueError naming
+        the field of a bad event."""
         remaining: Optional[float] = None
         if context is not None and hasattr(context, "get_remaining_time_in_millis"):
             remaining = context.get_remaining_time_in_millis() / 1000.0
         http_event = cast(Dict[str, Any], event) if isinstance(event, dict) else {}
-        request_context = http_event.get("requestContext")
-        route = cast(Dict[str, Any], request_context).get("http") if isinstance(request_context, dict) else None
-        if "httpMethod" not in http_event and not isinstance(route, dict):
+        request_context = _as_mapping(http_event.get("requestContext")) or _EMPTY
+        route = _as_mapping(request_context.get("http"))
+        if "httpMethod" not in http_event and route is None:
             return self._direct(event, remaining)
-        method = http_event.get("httpMethod") or cast(Dict[str, Any], route or {}).get("method", "")
-        body: Union[str, bytes] = http_event.get("body") or ""
-        if http_event.get("isBase64Encoded") and body:
-            try:
-                body = base64.b64decode(body, validate=True)
-            except (binascii.Error, ValueError):
-                body = b"\xff"  # not UTF-8: the core answers 400
-        answer = self.handle(str(method), http_event.get("headers") or {}, body, remaining=remaining)
-        return {
-            "statusCode": answer.status,
-            "headers": dict(answer.headers),
-            "body": answer.body.decode("utf-8"),
-            "isBase64Encoded": False,
-        }
+        method = str(http_event.get("httpMethod") or (route or _EMPTY).get("method", ""))
+        fields = _lambda_headers(http_event)
+        identity = _as_mapping(request_context.get("identity")) or _EMPTY
+        remote_addr = (route or identity).get("sourceIp")
+        plan = self._rules.plan(method, fields, remote_addr, event, remaining, _SYSTEM_CLOCK)
+        answer = self._drive(plan, functools.partial(_lambda_body, http_event))
+        reply: Dict[str, Any] = {"statusCode": answer.status}
+        if "elb" in request_context:
+            reply["statusDescription"] = "%d %s" % (answer.status, _reason(answer.status))
+        if isinstance(http_event.get("headers"), dict) or not isinstance(http_event.get("multiValueHeaders"), dict):
+            reply["headers"] = dict(answer.headers)
+        else:  # an ALB with multi-value headers on reads only this key
+            reply["multiValueHeaders"] = {name: [value] for name, value in answer.headers}
+        reply.update(body=answer.body.decode("utf-8"), isBase64Encoded=False)
+        return reply
 
     def _direct(self, event: Any, remaining: Optional[float]) -> Dict[str, Any]:
         if not isinstance(event, dict):
@@ -3426,7 +3814,7 @@ class SessionEndpoint:
         message = fields.get("message")
         if message is not None and not isinstance(message, str):
             raise ValueError("event.message must be a string")
-        request = self._session_request(message)
+        request = self._rules._session_request(message)
         if fields.get("durationInSeconds") is not None:
             duration = fields["durationInSeconds"]
             if isinstance(duration, bool) or not isinstance(duration, (int, float)):
@@ -3435,7 +3823,11 @@ class SessionEndpoint:
         client = self.client
         if not isinstance(client, ChatBotKitClient):
             raise TypeError("a direct invocation needs a BotSessionClient")
-        return dict(create_bot_session(self._bounded(client, remaining), bot_id, request))
+        seconds = self._rules._budget(remaining)
+        if seconds <= 0:
+            raise APITimeoutError("no time was left before the platform's deadline", request_sent=False)
+        url, body = _session_call(client, bot_id, request)
+        return dict(client._call(url, body, _session_problem, seconds))
 
 
 def _header_fields(headers: Union[Mapping[str, str], Iterable[Tuple[str, str]]]) -> Dict[str, str]:
@@ -3445,59 +3837,62 @@ def _header_fields(headers: Union[Mapping[str, str], Iterable[Tuple[str, str]]])
     return {str(name).lower(): str(value) for name, value in pairs}
 
 
-def _capped_body(body: Union[bytes, str, _Readable, None], fields: Mapping[str, str], cap: int) -> bytes:
-    """At most *cap* + 1 bytes of a request body (enough to tell that it is too large): a file object is
-    read no further, nor past its Content-Length."""
+def _capped_body(body: Union[bytes, str, _Readable, None], limit: int) -> bytes:
+    """At most *limit* bytes of a request body: a file object is read no further."""
     if body is None:
         return b""
     if isinstance(body, str):
-        return body.encode("utf-8", "surrogatepass")[: cap + 1]  # a lone surrogate is then not UTF-8: a 400
+        return body.encode("utf-8", "surrogatepass")[:limit]  # a lone surrogate is then not UTF-8: a 400
     if isinstance(body, (bytes, bytearray, memoryview)):
-        return bytes(body[: cap + 1])
-    wanted = cap + 1
-    length = fields.get("content-length", "").strip()
-    if length.isdigit():
-        wanted = min(wanted, int(length))
+        return bytes(body[:limit])
     chunks: List[bytes] = []
-    while wanted > 0:
-        chunk = body.read(wanted)
+    while limit > 0:
+        chunk = body.read(limit)
         if not chunk:
             break
         chunks.append(chunk)
-        wanted -= len(chunk)
+        limit -= len(chunk)
     return b"".join(chunks)
 
 
-async def _acapped_body(chunks: AsyncIterable[bytes], cap: int) -> bytes:
-    """At most *cap* + 1 bytes of a request body arriving as chunks: the rest is never read."""
+async def _acapped_body(chunks: AsyncIterable[bytes], limit: int) -> bytes:
+    """At most *limit* bytes of a request body arriving as chunks: the rest is never read."""
     data = bytearray()
     async for chunk in chunks:
         data += chunk
-        if len(data) > cap:
+        if len(data) >= limit:
             break
     close = getattr(chunks, "aclose", None)
     if close is not None:
         await close()
-    return bytes(data[: cap + 1])
+    return bytes(data[:limit])
 
 
-def _endpoint_from_env(environ: Mapping[str, str]) -> SessionEndpoint:
-    """The endpoint of the module's ``lambda_handler``; a missing or bad variable raises ValueError naming it."""
-    client = BotSessionClient(ClientOptions.from_env(environ, timeout=10.0, retries=2))
-    bot_id = environ.get("CHATBOTKIT_BOT_ID", "").strip()
-    if not bot_id:
-        raise ValueError("CHATBOTKIT_BOT_ID is not set: set it to the bot that browsers open sessions with")
+def _lambda_headers(event: Mapping[str, Any]) -> Dict[str, str]:
+    """An HTTP event's request headers, lower-case names: ``headers``, or an ALB's ``multiValueHeaders``."""
+    single = _as_mapping(event.get("headers"))
+    if single is not None:
+        return _header_fields(single)
+    multi = _as_mapping(event.get("multiValueHeaders")) or _EMPTY
+    return {
+        str(name).lower(): ", ".join(map(str, cast(List[object], values))) if isinstance(values, list) else str(values)
+        for name, values in multi.items()
+    }
+
+
+def _lambda_body(event: Mapping[str, Any], limit: int) -> Union[bytes, ValueError]:
+    """At most *limit* bytes of an HTTP event's body, or the ValueError (a 400) that it cannot be read."""
+    body = event.get("body")
+    if body is None:
+        return b""
+    if not isinstance(body, str):  # a hand-written console test event, say: API Gateway sends text
+        return ValueError("the event's body must be a string (JSON as text), not %s" % type(body).__name__)
+    if not event.get("isBase64Encoded"):
+        return _capped_body(body, limit)
     try:
-        _check_bot_id(bot_id)
-    except ValueError as error:
-        raise ValueError("CHATBOTKIT_BOT_ID: %s" % error) from None
-    duration = environ.get("CHATBOTKIT_SESSION_DURATION", "3600").strip()
-    if not re.fullmatch(r"[0-9]{1,6}", duration) or not 1800 <= int(duration) <= 86400:
-        raise ValueError("CHATBOTKIT_SESSION_DURATION must be whole seconds from 1800 to 86400, got %r" % duration[:40])
-    origins = [origin for origin in environ.get("CHATBOTKIT_ALLOWED_ORIGINS", "").split(",") if origin.strip()]
-    return SessionEndpoint(
-        client, bot_id, allowed_origins=_check_origins(origins, "CHATBOTKIT_ALLOWED_ORIGINS"), duration=int(duration)
-    )
+        return base64.b64decode(body, validate=True)[:limit]
+    except (binascii.Error, ValueError):
+        return ValueError("the body is not valid base64, as isBase64Encoded says it is")
 
 
 _lambda_endpoint: Optional[SessionEndpoint] = None
@@ -3506,20 +3901,21 @@ _lambda_endpoint: Optional[SessionEndpoint] = None
 def lambda_handler(event: Any, context: Any) -> Dict[str, Any]:
     """The AWS Lambda handler ``chatbotkit_session.lambda_handler``: this one file is the whole function.
 
-    Its endpoint is built once per container from ``CHATBOTKIT_API_SECRET``, ``CHATBOTKIT_BOT_ID``,
-    ``CHATBOTKIT_SESSION_DURATION`` (1800 to 86400 seconds, default 3600) and ``CHATBOTKIT_ALLOWED_ORIGINS``
-    (comma-separated origins, or ``*``); see ``SessionEndpoint.lambda_handler`` for what it answers.
+    Its endpoint is ``SessionEndpoint.from_env()``, built once per container from ``CHATBOTKIT_API_SECRET``,
+    ``CHATBOTKIT_BOT_ID``, ``CHATBOTKIT_SESSION_DURATION`` (1800 to 86400 seconds, default 3600) and
+    ``CHATBOTKIT_ALLOWED_ORIGINS`` (comma-separated origins, or ``*``); see ``SessionEndpoint.lambda_handler``
+    for what it answers.
     """
     global _lambda_endpoint
     if _lambda_endpoint is None:
-        _lambda_endpoint = _endpoint_from_env(os.environ)
+        _lambda_endpoint = SessionEndpoint.from_env()
     return _lambda_endpoint.lambda_handler(event, context)
 
 
 # Loaded by AWS Lambda as the handler (Lambda sets _HANDLER): build the endpoint now, so that a missing or
 # bad variable fails the init, naming it, rather than the first invocation.
 if os.environ.get("_HANDLER") == __name__ + ".lambda_handler":
-    _lambda_endpoint = _endpoint_from_env(os.environ)
+    _lambda_endpoint = SessionEndpoint.from_env()
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -3676,6 +4072,7 @@ def _run_cli(argv: List[str], environ: Mapping[str, str]) -> int:
     if server is not None:
         with server:
             host, port = server.server_address[:2]
+            host = "[%s]" % host if ":" in host else host
             sys.stdout.write(
                 "%s: serving sessions of bot %s on http://%s:%d/ (POST; allowed origins: %s); Ctrl-C stops\n"
                 % (_PROG, _escape_control(args.bot_id), host, port, ", ".join(args.allow_origin) or "none")
@@ -3701,18 +4098,43 @@ def _run_cli(argv: List[str], environ: Mapping[str, str]) -> int:
 
 
 def _dev_server(args: Any, client: BotSessionClient, request: Mapping[str, Any]) -> Any:
-    """The --serve development server: a SessionEndpoint under wsgiref, bound but not yet serving."""
-    from wsgiref.simple_server import make_server  # only --serve needs it
+    """The --serve development server: a SessionEndpoint under wsgiref, bound but not yet serving.
+
+    A thread per connection, each given 10 s to send its request (a browser's idle preconnect holds up
+    no one), and ``Host`` checked: the server holds the real secret, and a page that rebinds its own
+    name to this machine's address (DNS rebinding) names itself there."""
+    import socketserver  # only --serve needs these
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
     if args.dry_run or set(request) - {"durationInSeconds"}:
         raise _UsageError("--serve takes BOT_ID, --duration and --allow-origin; browsers send the first message")
     host, _, port = args.serve.rpartition(":")
     if not port.isdigit() or int(port) > 65535:
         raise _UsageError("--serve must be [HOST:]PORT, got %r" % args.serve)
+    host = host.strip("[]") or "127.0.0.1"
+    names = ("localhost",) if _ip_family(host) is not None else ("localhost", host)
     endpoint = SessionEndpoint(
-        client, args.bot_id, allowed_origins=args.allow_origin, duration=request.get("durationInSeconds")
+        client,
+        args.bot_id,
+        allowed_origins=args.allow_origin,
+        allowed_hosts=names,
+        duration=request.get("durationInSeconds"),
     )
-    return make_server(host or "127.0.0.1", int(port), endpoint.wsgi)
+
+    class Server(socketserver.ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+        address_family = socket.AF_INET6 if _ip_family(host) == socket.AF_INET6 else socket.AF_INET
+
+    class Handler(WSGIRequestHandler):
+        timeout = 10.0  # seconds a connection may take to send its request
+
+        def handle(self) -> None:
+            try:
+                super().handle()
+            except OSError:  # the client went quiet past the timeout, or away: its connection ends
+                self.close_connection = True
+
+    return make_server(host, int(port), endpoint.wsgi, server_class=Server, handler_class=Handler)
 
 
 def _cli_error_detail(error: ChatBotKitError) -> str:

@@ -655,6 +655,32 @@ FAKE_CONTEXT = (
 )
 
 
+def raw_exchange(
+    port: int, method: str, headers: Dict[str, str], body: bytes = b"", path: str = "/"
+) -> Tuple[int, bytes]:
+    """Send one request with exactly *headers* (a Content-Length added only when none is given) and read
+    the answer to the end: its status (0 for no HTTP answer) and body."""
+    fields = dict(headers)
+    if not any(name.lower() == "content-length" for name in fields):
+        fields["Content-Length"] = str(len(body))
+    head = "%s %s HTTP/1.1\r\n%sConnection: close\r\n\r\n" % (
+        method,
+        path,
+        "".join("%s: %s\r\n" % pair for pair in fields.items()),
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head.encode("utf-8") + body)
+        answer = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    status_line, _, rest = answer.partition(b"\r\n")
+    status = int(status_line.split()[1]) if status_line.startswith(b"HTTP/") else 0
+    return status, rest.partition(b"\r\n\r\n")[2]
+
+
 def function_url_event(body: Optional[str], method: str = "POST", base64_encoded: bool = False) -> Dict[str, Any]:
     """A Lambda Function URL (API Gateway HTTP API, payload 2.0) event, as AWS documents its shape."""
     return {
@@ -3393,7 +3419,7 @@ class TestSessionEndpoint(unittest.TestCase):
         big = endpoint.handle("POST", {"Content-Length": "1001", **JSON_POST}, NoRead())
         self.assertEqual(big.status, 400)  # refused on its Content-Length, unread
         form = endpoint.handle("POST", {"Content-Type": "text/plain"}, b"{}")
-        self.assertEqual((form.status, answer_json(form)["message"]), (400, "send the body as application/json"))
+        self.assertEqual((form.status, answer_json(form)["code"]), (415, "UNSUPPORTED_MEDIA_TYPE"))
 
     def test_a_file_body_is_read_no_further_than_the_cap(self) -> None:
         endpoint, _, _ = endpoint_for(never_called, max_body_bytes=100)
@@ -3429,7 +3455,7 @@ class TestSessionEndpoint(unittest.TestCase):
         headers = dict(ok.headers)
         self.assertEqual(headers["Access-Control-Allow-Origin"], SHOP)
         self.assertEqual(headers["Access-Control-Allow-Methods"], "POST")
-        self.assertEqual(headers["Access-Control-Allow-Headers"], "content-type")
+        self.assertEqual(headers["Access-Control-Allow-Headers"], "authorization, content-type")
         self.assertEqual(headers["Access-Control-Max-Age"], "600")
         refused = endpoint.handle("OPTIONS", dict(preflight, Origin="https://evil.example"), b"")
         self.assertEqual((refused.status, answer_json(refused)["code"]), (403, "ORIGIN_NOT_ALLOWED"))
@@ -3441,7 +3467,9 @@ class TestSessionEndpoint(unittest.TestCase):
         self.assertEqual(anyone.handle("OPTIONS", dict(preflight, Origin="https://b.example"), b"").status, 204)
         nobody, _, _ = endpoint_for(allowed_origins=())
         self.assertEqual(nobody.handle("OPTIONS", preflight, b"").status, 403)
-        self.assertNotIn("Vary", dict(nobody.handle("POST", {"Origin": SHOP}, b"").headers))
+        refused_post = nobody.handle("POST", {"Origin": SHOP, **JSON_POST}, b"{}")
+        self.assertEqual((refused_post.status, answer_json(refused_post)["code"]), (403, "ORIGIN_NOT_ALLOWED"))
+        self.assertEqual(dict(refused_post.headers)["Vary"], "Origin")  # the answer depends on Origin
 
     def test_bad_configuration_fails_at_construction_naming_the_keyword(self) -> None:
         client = cbk.BotSessionClient(secret=SECRET, transport=never_called)
@@ -3494,11 +3522,11 @@ class TestSessionEndpoint(unittest.TestCase):
                 for form in secret_forms():
                     self.assertNotIn(form, lines[0] + answer.body.decode())
         unconfigured = cbk.SessionEndpoint(None, "bot_web", log=lines.append)
-        self.assertEqual(answer_json(unconfigured.handle("POST", {}, b"{}"))["code"], "NOT_CONFIGURED")
-        self.assertEqual(unconfigured.handle("POST", {}, b"{}").status, 500)
+        self.assertEqual(answer_json(unconfigured.handle("POST", JSON_POST, b"{}"))["code"], "NOT_CONFIGURED")
+        self.assertEqual(unconfigured.handle("POST", JSON_POST, b"{}").status, 500)
         without_bot, lines, _ = endpoint_for(never_called)
         without_bot = cbk.SessionEndpoint(without_bot.client, "", log=lines.append)
-        self.assertEqual(without_bot.handle("POST", {}, b"{}").status, 500)
+        self.assertEqual(without_bot.handle("POST", JSON_POST, b"{}").status, 500)
         self.assertIn("bot_id", json.loads(lines[-1])["error"])
 
     def test_a_failing_log_changes_no_answer(self) -> None:
@@ -3506,7 +3534,7 @@ class TestSessionEndpoint(unittest.TestCase):
             raise OSError("disk full")
 
         endpoint, _, _ = endpoint_for(FakeTransport(ConnectionRefusedError(111, "refused")), log=log)
-        self.assertEqual(endpoint.handle("POST", {}, b"{}").status, 502)
+        self.assertEqual(endpoint.handle("POST", JSON_POST, b"{}").status, 502)
 
     def test_the_deadline_bounds_the_whole_call(self) -> None:
         def slow(handler: Any, record: Recorded) -> None:
@@ -3518,15 +3546,15 @@ class TestSessionEndpoint(unittest.TestCase):
             lines: List[str] = []
             endpoint = cbk.SessionEndpoint(client, "bot_web", time_budget=0.4, log=lines.append)
             started = time.monotonic()
-            answer = endpoint.handle("POST", {}, b"{}")
+            answer = endpoint.handle("POST", JSON_POST, b"{}")
             self.assertEqual(answer.status, 504)
             self.assertLess(time.monotonic() - started, 1.5)
             platform = cbk.SessionEndpoint(client, "bot_web", deadline_margin=0.5, log=lines.append)
             started = time.monotonic()
-            self.assertEqual(platform.handle("POST", {}, b"{}", remaining=0.9).status, 504)
+            self.assertEqual(platform.handle("POST", JSON_POST, b"{}", remaining=0.9).status, 504)
             self.assertLess(time.monotonic() - started, 1.5)
             before = len(server.requests)
-            self.assertEqual(platform.handle("POST", {}, b"{}", remaining=0.4).status, 504)  # no time: no call
+            self.assertEqual(platform.handle("POST", JSON_POST, b"{}", remaining=0.4).status, 504)  # no time: no call
             self.assertEqual(len(server.requests), before)
             self.assertIn("total_timeout", lines[0])
 
@@ -3774,6 +3802,383 @@ class TestSessionEndpoint(unittest.TestCase):
                 )
                 self.assertEqual(done.returncode, 2, done.stderr)
                 self.assertIn("error:", done.stderr)
+
+
+def call_wsgi(endpoint: cbk.SessionEndpoint, method: str, headers: Dict[str, str], body: bytes = b"") -> Any:
+    """Call endpoint.wsgi as a WSGI server that fills in nothing (gunicorn's way): (status, headers, body)."""
+    environ: Dict[str, Any] = {"REQUEST_METHOD": method, "wsgi.input": io.BytesIO(body), "REMOTE_ADDR": "198.51.100.4"}
+    for name, value in headers.items():
+        key = name.upper().replace("-", "_")
+        environ[key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key] = value
+    started: List[Any] = []
+    chunks = endpoint.wsgi(environ, lambda status, pairs: started.extend([status, pairs]))
+    return int(started[0].split()[0]), cbk._Headers(started[1]), b"".join(chunks)
+
+
+def call_asgi(endpoint: cbk.SessionEndpoint, method: str, headers: Dict[str, str], body: bytes = b"") -> Any:
+    """Call endpoint.asgi with one http.request message: (status, headers, body)."""
+    import asyncio
+
+    sent: List[Dict[str, Any]] = []
+    messages = [{"type": "http.request", "body": body}]
+
+    async def receive() -> Dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: Dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "method": method,
+        "path": "/",
+        "client": ["198.51.100.5", 4000],
+        "headers": [(name.lower().encode(), value.encode()) for name, value in headers.items()],
+    }
+    asyncio.run(endpoint.asgi(scope, receive, send))
+    pairs = {name.decode(): value.decode() for name, value in sent[0]["headers"]}
+    return sent[0]["status"], cbk._Headers(pairs), sent[1]["body"]
+
+
+def call_lambda(endpoint: cbk.SessionEndpoint, method: str, headers: Dict[str, str], body: bytes = b"") -> Any:
+    """Call endpoint.lambda_handler with a Function URL event: (status, headers, body)."""
+    event = function_url_event(body.decode(), method)
+    event["headers"] = {name.lower(): value for name, value in headers.items()}
+    answer = endpoint.lambda_handler(event, None)
+    return answer["statusCode"], cbk._Headers(answer["headers"]), answer["body"].encode()
+
+
+def call_handle(endpoint: cbk.SessionEndpoint, method: str, headers: Dict[str, str], body: bytes = b"") -> Any:
+    answer = endpoint.handle(method, headers, body)
+    return answer.status, cbk._Headers(answer.headers), answer.body
+
+
+EVERY_DOOR = {"handle": call_handle, "wsgi": call_wsgi, "asgi": call_asgi, "lambda": call_lambda}
+
+
+def async_endpoint_for(**options: Any) -> Tuple[cbk.SessionEndpoint, List[str], List[cbk.HTTPRequest]]:
+    """An endpoint over an AsyncBotSessionClient whose transport answers SESSION, for the ASGI door."""
+    sent: List[cbk.HTTPRequest] = []
+
+    async def transport(request: cbk.HTTPRequest) -> cbk.HTTPResponse:
+        sent.append(request)
+        return json_response(200, SESSION)
+
+    lines: List[str] = []
+    client = cbk.AsyncBotSessionClient(secret=SECRET, transport=transport, retry_delay=0)
+    settings: Dict[str, Any] = {"allowed_origins": [SHOP], "duration": 3600, "log": lines.append}
+    settings.update(options)
+    return cbk.SessionEndpoint(client, "bot_web", **settings), lines, sent
+
+
+def endpoint_for_door(door: str, **options: Any) -> Tuple[cbk.SessionEndpoint, List[str], List[Any]]:
+    """An endpoint the door can drive (ASGI awaits an asyncio client), and the requests sent to the API."""
+    if door == "asgi":
+        return async_endpoint_for(**options)
+    endpoint, lines, fake = endpoint_for(**options)
+    return endpoint, lines, fake.requests
+
+
+class TestEndpointAtTheEdges(unittest.TestCase):
+    """What a hostile page, a misconfiguration or a real server's quirks sent, through every front door."""
+
+    def test_a_simple_request_from_another_origin_mints_nothing_in_any_door(self) -> None:
+        # What a page of any origin can send without a preflight: no Content-Type (a Blob, a Uint8Array,
+        # sendBeacon), or text/plain; with its own Origin, or "null" from a sandboxed frame.
+        simple = [
+            {"Origin": "https://evil.example"},
+            {"Origin": "null"},
+            {"Origin": "https://evil.example", "Content-Type": "text/plain;charset=UTF-8"},
+            {"Origin": SHOP},  # even an allowed page must send JSON: its POST is then always preflighted
+            {"Origin": "https://evil.example", **JSON_POST},  # what no browser sends unpreflighted: refused too
+        ]
+        for door, call in EVERY_DOOR.items():
+            endpoint, _, sent = endpoint_for_door(door)
+            for headers in simple:
+                with self.subTest(door=door, headers=headers):
+                    status, answer_headers, body = call(endpoint, "POST", headers, b"{}")
+                    self.assertIn(status, (403, 415), body)
+                    self.assertNotIn("token", json.loads(body))
+                    if headers["Origin"] != SHOP:
+                        self.assertNotIn("Access-Control-Allow-Origin", answer_headers)
+            self.assertEqual(sent, [], door)  # not one session minted
+            status, _, _ = call(endpoint, "POST", {"Origin": SHOP, **JSON_POST}, b"{}")
+            self.assertEqual(status, 200, door)
+
+    def test_the_page_of_the_endpoints_own_origin_needs_no_entry(self) -> None:
+        endpoint, _, fake = endpoint_for(allowed_origins=())
+        same = endpoint.handle(
+            "POST", {"Origin": "http://chat.example:8000", "Host": "chat.example:8000", **JSON_POST}, b"{}"
+        )
+        self.assertEqual(same.status, 200)
+        self.assertNotIn("Access-Control-Allow-Origin", dict(same.headers))
+        other = endpoint.handle(
+            "POST", {"Origin": "http://evil.example:8000", "Host": "chat.example:8000", **JSON_POST}, b"{}"
+        )
+        self.assertEqual(other.status, 403)
+        self.assertEqual(len(fake.requests), 1)
+
+    def test_allowed_hosts_refuses_a_rebound_name(self) -> None:
+        endpoint, _, fake = endpoint_for(allowed_origins=(), allowed_hosts=["localhost"])
+        rebound = {"Host": "rebind.attacker.example:8000", "Origin": "http://rebind.attacker.example:8000"}
+        answer = endpoint.handle("POST", {**rebound, **JSON_POST}, b"{}")
+        self.assertEqual((answer.status, answer_json(answer)["code"]), (403, "HOST_NOT_ALLOWED"))
+        for host in ("localhost:8000", "127.0.0.1:8000", "[::1]:8000", "LOCALHOST."):
+            with self.subTest(host=host):
+                self.assertEqual(endpoint.handle("POST", {"Host": host, **JSON_POST}, b"{}").status, 200)
+        self.assertEqual(endpoint.handle("POST", JSON_POST, b"{}").status, 403)  # no Host at all
+        self.assertEqual(len(fake.requests), 4)
+        with self.assertRaisesRegex(ValueError, "allowed_hosts"):
+            cbk.SessionEndpoint(endpoint.client, "bot_web", allowed_hosts=["http://localhost:80"])
+
+    def test_the_dev_server_refuses_rebinding_idles_no_one_and_survives_bad_lengths(self) -> None:
+        import signal
+
+        with LoopbackServer() as api:
+            env = clean_env(CHATBOTKIT_API_SECRET=SECRET, CHATBOTKIT_API_BASE_URL=api.url)
+            process, url, _ = start_dev_server(["--serve", "0"], env)
+            port = int(url.rsplit(":", 1)[1].strip("/"))
+            idle = socket.create_connection(("127.0.0.1", port))  # a browser's preconnect: sends nothing
+            try:
+                seen = {}
+                for name, host, extra in (
+                    (
+                        "rebound",
+                        "rebind.attacker.example:%d" % port,
+                        {"Origin": "http://rebind.attacker.example:%d" % port},
+                    ),
+                    ("loopback", "127.0.0.1:%d" % port, {}),
+                    ("localhost", "localhost:%d" % port, {}),
+                    ("superscript length", "127.0.0.1:%d" % port, {"Content-Length": "\u00b2"}),
+                    ("huge length", "127.0.0.1:%d" % port, {"Content-Length": "9" * 5000}),
+                ):
+                    started = time.monotonic()
+                    status, body = raw_exchange(port, "POST", {"Host": host, **JSON_POST, **extra}, b"{}")
+                    seen[name] = (status, json.loads(body).get("code"), time.monotonic() - started)
+            finally:
+                idle.close()
+                process.send_signal(signal.SIGTERM)
+                _, err = process.communicate(timeout=10)
+        self.assertEqual(seen["rebound"][:2], (403, "HOST_NOT_ALLOWED"))
+        self.assertEqual([seen[name][0] for name in ("loopback", "localhost")], [200, 200])
+        self.assertEqual(seen["superscript length"][:2], (400, "BAD_REQUEST"))
+        self.assertEqual(seen["huge length"][:2], (400, "BAD_REQUEST"))
+        self.assertLess(max(taken for _, _, taken in seen.values()), 3.0)  # the idle connection held up no one
+        self.assertNotIn("Traceback", err)
+        self.assertEqual(len(api.requests), 2)
+
+    def test_asgi_is_a_coroutine_function_so_servers_take_it_for_asgi3(self) -> None:
+        import inspect
+
+        endpoint, _, _ = async_endpoint_for()
+        # uvicorn's "auto" interface: a function is ASGI 3 if it is a coroutine function; anything else is
+        # ASGI 3 only if its __call__ is one (a bound method's is not).
+        self.assertTrue(inspect.isfunction(endpoint.asgi) and inspect.iscoroutinefunction(endpoint.asgi))
+        self.assertEqual(call_asgi(endpoint, "POST", {"Origin": SHOP, **JSON_POST}, b"{}")[0], 200)
+
+    def test_ahandle_with_a_sync_client_answers_within_the_deadline_when_threads_are_busy(self) -> None:
+        import asyncio
+
+        with LoopbackServer(slow_app(1.5)) as api:
+            endpoint = cbk.SessionEndpoint(make_client(api, retries=0), "bot_web", log=lambda line: None)
+
+            async def one() -> Tuple[int, float]:
+                started = time.monotonic()
+                answer = await endpoint.ahandle("POST", JSON_POST, b"{}", remaining=1.0)
+                return answer.status, time.monotonic() - started
+
+            async def run() -> List[Tuple[int, float]]:
+                return list(await asyncio.gather(*(one() for _ in range(24))))  # more than the default executor has
+
+            results = asyncio.run(run())
+        self.assertEqual({status for status, _ in results}, {504})
+        self.assertLess(max(taken for _, taken in results), 0.9)  # within remaining - margin, queue included
+
+    def test_an_alb_with_multi_value_headers_gets_its_answer_in_that_key(self) -> None:
+        endpoint, _, fake = endpoint_for()
+        event = {
+            "requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:region:1:targetgroup/t/1"}},
+            "httpMethod": "POST",
+            "path": "/chat-session",
+            "multiValueQueryStringParameters": {},
+            "multiValueHeaders": {"content-type": ["application/json"], "origin": [SHOP]},
+            "body": '{"message": "Hi"}',
+            "isBase64Encoded": False,
+        }
+        answer = endpoint.lambda_handler(event, None)
+        self.assertEqual((answer["statusCode"], answer["statusDescription"]), (200, "200 OK"))
+        self.assertNotIn("headers", answer)  # the ALB would ignore it
+        self.assertEqual(answer["multiValueHeaders"]["Access-Control-Allow-Origin"], [SHOP])
+        self.assertEqual(answer["multiValueHeaders"]["Cache-Control"], ["no-store"])
+        self.assertEqual(json.loads(fake.requests[0].body)["messages"][0]["text"], "Hi")
+        single = endpoint.lambda_handler(
+            dict(event, headers={"content-type": "application/json", "origin": SHOP}), None
+        )
+        self.assertEqual(single["headers"]["Access-Control-Allow-Origin"], SHOP)  # both keys given: headers wins
+
+    def test_a_bad_content_length_is_400_in_every_door(self) -> None:
+        for door, call in EVERY_DOOR.items():
+            endpoint, _, sent = endpoint_for_door(door)
+            for length in ("\u00b2", "9" * 5000, "-1", "1, 2", "0x10", " 1 2"):
+                with self.subTest(door=door, length=length[:12]):
+                    headers = {"Origin": SHOP, **JSON_POST, "Content-Length": length}
+                    status, _, body = call(endpoint, "POST", headers, b"{}")
+                    self.assertEqual((status, json.loads(body)["code"]), (400, "BAD_REQUEST"))
+            self.assertEqual(sent, [])
+
+    def test_head_is_answered_without_a_body_in_every_door(self) -> None:
+        for door, call in EVERY_DOOR.items():
+            endpoint, _, _ = endpoint_for_door(door)
+            with self.subTest(door=door):
+                status, headers, body = call(endpoint, "HEAD", {"Origin": SHOP})
+                self.assertEqual((status, body, headers["Allow"]), (405, b"", "OPTIONS, POST"))
+
+    def test_origins_no_browser_sends_are_refused_when_configured(self) -> None:
+        client = cbk.BotSessionClient(secret=SECRET, transport=never_called)
+        for origin, said in (
+            ("https://shop.example:443", "without the default port, as 'https://shop.example'"),
+            ("http://shop.example:80", "without the default port"),
+            ("https://b\u00fccher.example", "ASCII (xn--...)"),
+            ("https://*.shop.example", "wildcard"),
+            ("https://shop.example:70000", "port out of range"),
+            ("https://shop..example", "not an origin"),
+            ("https://-shop.example", "not an origin"),
+            ("shop.example", "not an origin"),
+        ):
+            with self.subTest(origin=origin), self.assertRaises(ValueError) as caught:
+                cbk.SessionEndpoint(client, "bot_web", allowed_origins=[origin])
+            self.assertIn("allowed_origins", str(caught.exception))
+            self.assertIn(said, str(caught.exception))
+        kept = cbk.SessionEndpoint(
+            client, "b", allowed_origins=["https://shop.example:8443", "http://127.0.0.1:5173", "http://[::1]:3000"]
+        )
+        self.assertEqual(len(kept.allowed_origins), 3)
+        with self.assertRaisesRegex(ValueError, "CHATBOTKIT_ALLOWED_ORIGINS: .* default port"):
+            cbk.SessionEndpoint.from_env(
+                client, environ={"CHATBOTKIT_BOT_ID": "b", "CHATBOTKIT_ALLOWED_ORIGINS": "https://a.example:443"}
+            )
+
+    def test_a_lambda_body_that_is_not_text_is_400(self) -> None:
+        endpoint, _, fake = endpoint_for()
+        for body in ({"message": "Hi"}, 5, ["x"], True):
+            with self.subTest(body=body):
+                event = dict(function_url_event(None), body=body)
+                answer = endpoint.lambda_handler(event, None)
+                self.assertEqual(answer["statusCode"], 400)
+                self.assertIn("must be a string", json.loads(answer["body"])["message"])
+        self.assertEqual(fake.requests, [])
+
+
+class TestEndpointConfiguration(unittest.TestCase):
+    """SessionEndpoint.from_env, and authorize= in every front door."""
+
+    def test_from_env_reads_the_lambda_variables_and_names_a_bad_one(self) -> None:
+        fake = FakeTransport()
+        client = cbk.BotSessionClient(secret=SECRET, transport=fake)
+        env = {
+            "CHATBOTKIT_BOT_ID": "bot_env",
+            "CHATBOTKIT_ALLOWED_ORIGINS": "https://shop.example, http://localhost:5173",
+            "CHATBOTKIT_SESSION_DURATION": "7200",
+        }
+        endpoint = cbk.SessionEndpoint.from_env(client, environ=env)
+        self.assertEqual((endpoint.bot_id, endpoint.allowed_origins), ("bot_env", (SHOP, "http://localhost:5173")))
+        self.assertEqual(endpoint.handle("POST", JSON_POST, b"{}").status, 200)
+        self.assertEqual(json.loads(fake.requests[0].body), {"durationInSeconds": 7200})
+        self.assertIn("/bot/bot_env/", fake.requests[0].url)
+        for change, variable in (
+            ({"CHATBOTKIT_BOT_ID": ""}, "CHATBOTKIT_BOT_ID"),
+            ({"CHATBOTKIT_BOT_ID": ".."}, "CHATBOTKIT_BOT_ID"),
+            ({"CHATBOTKIT_SESSION_DURATION": "60"}, "CHATBOTKIT_SESSION_DURATION"),
+            ({"CHATBOTKIT_ALLOWED_ORIGINS": "shop.example"}, "CHATBOTKIT_ALLOWED_ORIGINS"),
+        ):
+            with self.subTest(variable=variable), self.assertRaisesRegex(ValueError, variable):
+                cbk.SessionEndpoint.from_env(client, environ=dict(env, **change))
+        with self.assertRaisesRegex(ValueError, "CHATBOTKIT_API_SECRET"):
+            cbk.SessionEndpoint.from_env(environ=env)  # no client given: one from the environment, which has no secret
+        own = cbk.SessionEndpoint.from_env(environ=dict(env, CHATBOTKIT_API_SECRET=SECRET))
+        self.assertIsInstance(own.client, cbk.BotSessionClient)
+        self.assertEqual(own.client.options.retries if own.client else None, 2)
+
+    def test_authorize_refuses_goes_on_or_names_the_user_in_meta(self) -> None:
+        seen: List[cbk.EndpointRequest] = []
+
+        def authorize(request: cbk.EndpointRequest) -> Any:
+            seen.append(request)
+            user = request.headers.get("X-User")
+            return {"userId": user} if user else user == ""
+
+        endpoint, _, fake = endpoint_for(authorize=authorize)
+        refused = endpoint.handle("POST", {"Origin": SHOP, **JSON_POST}, b"{}", remote_addr="203.0.113.9")
+        self.assertEqual((refused.status, answer_json(refused)["code"]), (403, "NOT_AUTHORIZED"))
+        self.assertIn(("Access-Control-Allow-Origin", SHOP), refused.headers)  # the page can read why
+        self.assertEqual(fake.requests, [])
+        plain = endpoint.handle("POST", {"x-user": "", **JSON_POST}, b"{}")
+        self.assertEqual(plain.status, 200)
+        named = endpoint.handle(
+            "POST", {"X-USER": "u_42", **JSON_POST}, b'{"message": "Hi"}', event="the view's request"
+        )
+        self.assertEqual(named.status, 200)
+        sent = [json.loads(request.body) for request in fake.requests]
+        self.assertNotIn("meta", sent[0])
+        self.assertEqual(sent[1]["meta"], {"userId": "u_42"})
+        self.assertEqual(sent[1]["messages"], [{"type": "user", "text": "Hi"}])
+        self.assertEqual((seen[0].method, seen[0].remote_addr, seen[0].event), ("POST", "203.0.113.9", None))
+        self.assertEqual((seen[2].headers["x-user"], seen[2].event), ("u_42", "the view's request"))
+        self.assertEqual(len(seen), 3)
+        endpoint.handle("OPTIONS", {"Origin": SHOP, "Access-Control-Request-Method": "POST"}, b"")
+        endpoint.handle("POST", {"Origin": SHOP, **JSON_POST}, b"[1]")
+        self.assertEqual(len(seen), 3)  # only for a POST that passed every check
+
+    def test_a_failing_or_misbehaving_authorize_is_a_logged_500_and_sends_nothing(self) -> None:
+        async def coroutine_function(request: cbk.EndpointRequest) -> bool:
+            return True
+
+        def fails(request: cbk.EndpointRequest) -> bool:
+            raise RuntimeError("the user store is down, key " + SECRET)
+
+        for authorize, code, logged in (
+            (fails, "INTERNAL_ERROR", "AUTHORIZE_FAILED"),
+            (lambda request: None, "INTERNAL_ERROR", "AUTHORIZE_FAILED"),
+            (lambda request: {"userId": 42}, "INTERNAL_ERROR", "AUTHORIZE_FAILED"),
+            (coroutine_function, "NOT_CONFIGURED", "NOT_CONFIGURED"),
+        ):
+            with self.subTest(code=code, logged=logged):
+                endpoint, lines, fake = endpoint_for(authorize=authorize)
+                answer = endpoint.handle("POST", JSON_POST, b"{}")
+                self.assertEqual((answer.status, answer_json(answer)["code"]), (500, code))
+                self.assertEqual(fake.requests, [])
+                self.assertEqual(json.loads(lines[-1])["code"], logged)
+                for form in secret_forms():
+                    self.assertNotIn(form, lines[-1] + answer.body.decode())
+        with self.assertRaisesRegex(TypeError, "authorize"):
+            endpoint_for(authorize="yes")
+
+    def test_authorize_in_the_asyncio_doors_may_be_a_coroutine_function(self) -> None:
+        seen: List[cbk.EndpointRequest] = []
+
+        async def authorize(request: cbk.EndpointRequest) -> Any:
+            seen.append(request)
+            return {"userId": "u_7"} if request.headers.get("authorization") == "Bearer good" else False
+
+        endpoint, _, sent = async_endpoint_for(authorize=authorize)
+        good = {"Origin": SHOP, "Authorization": "Bearer good", **JSON_POST}
+        self.assertEqual(call_asgi(endpoint, "POST", good, b"{}")[0], 200)
+        self.assertEqual(call_asgi(endpoint, "POST", dict(good, Authorization="Bearer bad"), b"{}")[0], 403)
+        self.assertEqual(run_async(endpoint.ahandle("POST", good, b"{}", remote_addr="192.0.2.1")).status, 200)
+        self.assertEqual([json.loads(request.body)["meta"] for request in sent], [{"userId": "u_7"}] * 2)
+        self.assertEqual([request.remote_addr for request in seen], ["198.51.100.5", "198.51.100.5", "192.0.2.1"])
+
+    def test_authorize_sees_the_address_each_door_gives(self) -> None:
+        seen: List[cbk.EndpointRequest] = []
+        endpoint, _, _ = endpoint_for(authorize=lambda request: seen.append(request) is None)
+        call_wsgi(endpoint, "POST", {"Origin": SHOP, **JSON_POST}, b"{}")
+        call_lambda(endpoint, "POST", {"Origin": SHOP, **JSON_POST}, b"{}")
+        rest = dict(rest_api_event("{}"), requestContext={"identity": {"sourceIp": "192.0.2.44"}})
+        endpoint.lambda_handler(rest, None)
+        self.assertEqual([request.remote_addr for request in seen], ["198.51.100.4", "203.0.113.7", "192.0.2.44"])
+        self.assertEqual(seen[1].event["requestContext"]["requestId"], "r1")  # the Lambda event itself
+        self.assertIsNone(seen[0].event)
 
 
 class TestLambdaHandler(unittest.TestCase):

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
+import hmac
 import http.server
 import importlib.util
 import json
@@ -31,7 +33,7 @@ import time
 import unittest
 import urllib.error
 import urllib.request
-from typing import Any, Callable, ClassVar, Dict, List, Optional, Tuple
+from typing import Any, Callable, ClassVar, Dict, Iterator, List, Optional, Tuple
 
 import chatbotkit_session as cbk
 from test_chatbotkit_session import (
@@ -50,6 +52,7 @@ from test_chatbotkit_session import (
     clean_env,
     function_url_event,
     module_available,
+    raw_exchange,
     reply,
     rest_api_event,
     secret_forms,
@@ -227,13 +230,29 @@ class TestExchangeAgainstH11(unittest.TestCase):
 # ---------------------------------------------------------------------------------------------------------
 
 
+APP_TOKEN_KEY = "app-token-key-for-tests"
+EXAMPLE_ENV = {
+    "CHATBOTKIT_API_SECRET": SECRET,
+    "CHATBOTKIT_BOT_ID": "bot_web",
+    "CHATBOTKIT_ALLOWED_ORIGINS": "https://shop.example",
+    "FLASK_SECRET_KEY": "flask-secret-for-tests",
+    "DJANGO_SECRET_KEY": "django-secret-for-tests",
+    "APP_TOKEN_KEY": APP_TOKEN_KEY,
+}
+
+
+def app_token(user_id: str) -> str:
+    """The bearer token the FastAPI and Lambda examples accept for *user_id* (what a sign-in would hand out)."""
+    return user_id + "." + hmac.new(APP_TOKEN_KEY.encode(), user_id.encode(), hashlib.sha256).hexdigest()
+
+
 def run_example(example: str, code: str, api_url: str) -> Any:
     """Run *code* beside a copy of examples/<example>.py and the module, as a project has them; return the
     JSON it prints."""
     with tempfile.TemporaryDirectory() as folder:
         shutil.copy(str(MODULE_FILE), folder)
         shutil.copy(str(HERE / "examples" / (example + ".py")), folder)
-        env = clean_env(CHATBOTKIT_API_SECRET=SECRET, CHATBOTKIT_API_BASE_URL=api_url, CHATBOTKIT_BOT_ID="bot_web")
+        env = clean_env(CHATBOTKIT_API_BASE_URL=api_url, **EXAMPLE_ENV)
         out = subprocess.run(
             [sys.executable, "-c", "import sys; sys.path.insert(0, '.')\n" + code],
             cwd=folder,
@@ -251,6 +270,7 @@ def run_example(example: str, code: str, api_url: str) -> Any:
 
 PREFLIGHT = {"Origin": "https://shop.example", "Access-Control-Request-Method": "POST"}
 SESSION_FIELDS = {key: SESSION[key] for key in ("conversationId", "token", "expiresAt")}
+MINTED_FOR_U1 = {"durationInSeconds": 3600, "messages": [{"type": "user", "text": "Hi"}], "meta": {"userId": "u_1"}}
 
 
 class TestExamples(unittest.TestCase):
@@ -261,18 +281,22 @@ class TestExamples(unittest.TestCase):
         self.assertEqual(lowered["access-control-allow-origin"], "https://shop.example")
         self.assertEqual(lowered["cache-control"], "no-store")
         self.assertEqual(seen["preflight"][0], 204)
-        self.assertEqual(
-            {k.lower(): v for k, v in seen["preflight"][1].items()}["access-control-allow-methods"], "POST"
-        )
+        preflight = {k.lower(): v for k, v in seen["preflight"][1].items()}
+        self.assertEqual(preflight["access-control-allow-methods"], "POST")
+        self.assertIn("authorization", preflight["access-control-allow-headers"])  # the bearer token may be sent
         self.assertEqual(seen["evil preflight"][0], 403)
         self.assertEqual((seen["bad"][0], json.loads(seen["bad"][2])["code"]), (400, "BAD_REQUEST"))
-        self.assertEqual([record.json() for record in api.requests], [{"messages": [{"type": "user", "text": "Hi"}]}])
+        self.assertEqual((seen["anonymous"][0], json.loads(seen["anonymous"][2])["code"]), (403, "NOT_AUTHORIZED"))
+        self.assertEqual([record.json() for record in api.requests], [MINTED_FOR_U1])
 
-    # The same requests to the Flask and FastAPI examples, through each framework's own test client.
+    # The same requests to the Flask and FastAPI examples, through each framework's own test client;
+    # AUTH holds what makes a request a signed-in user's, ANONYMOUS what a visitor sends.
     REQUESTS = (
         "def seen(r): return [r.status_code, dict(r.headers), text(r)]\n"
         "evil = dict(%r, Origin='https://evil.example')\n"
-        "out = {'post': seen(client.post('/chat-session', json={'message': 'Hi'}, headers={'Origin': 'https://shop.example'})),\n"
+        "shop = {'Origin': 'https://shop.example'}\n"
+        "out = {'anonymous': seen(anonymous.post('/chat-session', json={}, headers=shop)),\n"
+        "       'post': seen(client.post('/chat-session', json={'message': 'Hi'}, headers=dict(shop, **AUTH))),\n"
         "       'preflight': seen(client.options('/chat-session', headers=%r)),\n"
         "       'evil preflight': seen(client.options('/chat-session', headers=evil)),\n"
         "       'bad': seen(post_raw('[1]'))}\n"
@@ -280,10 +304,13 @@ class TestExamples(unittest.TestCase):
     )
 
     @unittest.skipUnless(module_available("flask"), "Flask is not installed (CI runs this in a venv that has it)")
-    def test_flask(self) -> None:
+    def test_flask_for_a_signed_in_user(self) -> None:
         code = (
             "import json, flask_app\n"
-            "client = flask_app.app.test_client()\n"
+            "client, anonymous = flask_app.app.test_client(), flask_app.app.test_client()\n"
+            "with client.session_transaction() as session:\n"
+            "    session['user_id'] = 'u_1'  # what the app's login view does\n"
+            "AUTH = {}\n"
             "def text(r): return r.get_data(as_text=True)\n"
             "def post_raw(body): return client.post('/chat-session', data=body, content_type='application/json')\n"
         )
@@ -294,22 +321,33 @@ class TestExamples(unittest.TestCase):
         module_available("fastapi") and module_available("httpx"),
         "FastAPI and httpx are not installed (CI runs this in a venv that has them)",
     )
-    def test_fastapi(self) -> None:
+    def test_fastapi_with_a_bearer_token_and_its_client_closed_in_the_lifespan(self) -> None:
         code = (
             "import json, fastapi_app\n"
             "from fastapi.testclient import TestClient\n"
-            "client = TestClient(fastapi_app.app)\n"
+            "AUTH = {'Authorization': 'Bearer %s'}\n"
             "def text(r): return r.text\n"
             "JSON = {'Content-Type': 'application/json'}\n"
-            "def post_raw(body): return client.post('/chat-session', content=body, headers=JSON)\n"
-        )
+            "with TestClient(fastapi_app.app) as client:\n"
+            "    anonymous = client\n"
+            "    def post_raw(body): return client.post('/chat-session', content=body, headers=JSON)\n"
+            "    forged = client.post('/chat-session', json={}, headers={'Authorization': 'Bearer u_2.' + '0' * 64})\n"
+            "    assert forged.status_code == 403, forged.text\n"
+        ) % app_token("u_1")
+        requests = "".join("    " + line + "\n" for line in self.REQUESTS.splitlines())
+        closed = "print(json.dumps(dict(json.loads(out_line), closed=fastapi_app.client._transport._epoch > 0)))\n"
+        code += requests.replace("print(json.dumps(out))", "out_line = json.dumps(out)")
         with LoopbackServer() as api:
-            self.check_cross_origin_answers(run_example("fastapi_app", code + self.REQUESTS, api.url), api)
+            seen = run_example("fastapi_app", code + closed, api.url)
+            self.check_cross_origin_answers(seen, api)
+        self.assertTrue(seen["closed"])  # the lifespan closed the client's pool at shutdown
 
     @unittest.skipUnless(module_available("django"), "Django is not installed (CI runs this in a venv that has it)")
-    def test_django_with_its_csrf_protection_on(self) -> None:
+    def test_django_with_its_csrf_protection_on_for_a_signed_in_user(self) -> None:
         code = (
             "import json, re, django_app\n"
+            "from django.conf import settings\n"
+            "from django.contrib.sessions.backends.signed_cookies import SessionStore\n"
             "from django.test import Client\n"
             "client = Client(enforce_csrf_checks=True)\n"
             "page = client.get('/')\n"
@@ -319,6 +357,11 @@ class TestExamples(unittest.TestCase):
             "       'no token': seen(client.post('/chat-session', '{}', content_type='application/json'))}\n"
             "def post(body):\n"
             "    return client.post('/chat-session', body, 'application/json', headers={'X-CSRFToken': token})\n"
+            "out['anonymous'] = seen(post('{}'))\n"
+            "session = SessionStore()\n"
+            "session['user_id'] = 'u_1'  # what the app's login view does\n"
+            "session.save()\n"
+            "client.cookies[settings.SESSION_COOKIE_NAME] = session.session_key\n"
             "out['post'] = seen(post('{\"message\": \"Hi\"}'))\n"
             "out['bad'] = seen(post('[1]'))\n"
             "print(json.dumps(out))\n"
@@ -328,10 +371,257 @@ class TestExamples(unittest.TestCase):
         self.assertEqual(seen["page"], 200)
         self.assertEqual(seen["no token"][0], 403)  # Django's CSRF check refuses a POST without the token
         self.assertIn("<", seen["no token"][2])  # ... as an HTML page: why the snippet checks answer.ok
+        self.assertEqual((seen["anonymous"][0], json.loads(seen["anonymous"][2])["code"]), (403, "NOT_AUTHORIZED"))
         self.assertEqual((seen["post"][0], json.loads(seen["post"][2])), (200, SESSION_FIELDS))
         self.assertEqual(seen["post"][1]["Cache-Control"], "no-store")
         self.assertEqual(seen["bad"][0], 400)
-        self.assertEqual([record.json() for record in api.requests], [{"messages": [{"type": "user", "text": "Hi"}]}])
+        self.assertEqual([record.json() for record in api.requests], [MINTED_FOR_U1])
+
+    def test_lambda_function_with_a_bearer_token(self) -> None:
+        code = (
+            "import json, lambda_function\n"
+            "def event(headers):\n"
+            "    headers = dict(headers, **{'content-type': 'application/json', 'origin': 'https://shop.example'})\n"
+            "    context = {'http': {'method': 'POST', 'sourceIp': '203.0.113.7'}}\n"
+            "    body = json.dumps({'message': 'Hi'})\n"
+            "    return {'version': '2.0', 'headers': headers, 'requestContext': context, 'body': body}\n"
+            "answers = [lambda_function.lambda_handler(event(headers), None) for headers in (\n"
+            "    {}, {'authorization': 'Bearer u_2.' + '0' * 64}, {'authorization': 'Bearer %s'})]\n"
+            "print(json.dumps([[a['statusCode'], json.loads(a['body'])] for a in answers]))\n"
+        ) % app_token("u_1")
+        with LoopbackServer() as api:
+            seen = run_example("lambda_function", code, api.url)
+        self.assertEqual([status for status, _ in seen], [403, 403, 200])
+        self.assertEqual(seen[2][1], SESSION_FIELDS)
+        self.assertEqual([record.json() for record in api.requests], [MINTED_FOR_U1])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The endpoint under the servers users deploy it with: uvicorn, hypercorn, gunicorn, Django's and Flask's own
+# ---------------------------------------------------------------------------------------------------------
+
+ASGI_APP = "import chatbotkit_session as c\napp = c.SessionEndpoint.from_env(c.AsyncBotSessionClient()).asgi\n"
+WSGI_APP = "import chatbotkit_session as c\napp = c.SessionEndpoint.from_env().wsgi\n"
+
+
+def http_exchange(
+    port: int, requests: List[Tuple[str, Dict[str, str], bytes]]
+) -> List[Tuple[int, Dict[str, str], bytes]]:
+    """Send *requests* in turn on one kept-alive connection where the server keeps it (http.client opens
+    another when it does not): a body the server wrongly sent after a HEAD answer would be read as the
+    next answer's start, and fail it."""
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    answers = []
+    try:
+        for method, headers, body in requests:
+            try:
+                connection.request(method, "/chat-session", body=body or None, headers=headers)
+            except (BrokenPipeError, ConnectionResetError):  # the server closed the kept-alive connection
+                connection.close()  # (hypercorn after a 4xx): send it again on a new one, as clients do
+                connection.request(method, "/chat-session", body=body or None, headers=headers)
+            response = connection.getresponse()
+            answers.append((response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()))
+    finally:
+        connection.close()
+    return answers
+
+
+@contextlib.contextmanager
+def served(command: List[str], files: Dict[str, str], env: Dict[str, str]) -> Iterator[Tuple[int, List[str]]]:
+    """Run a real server (*command*, PORT replaced by a free port) in a folder holding the module and
+    *files* (text, or "examples/NAME" to copy); yield its port, once it listens, and a list that holds
+    its output once it has stopped."""
+    logs: List[str] = []
+    with tempfile.TemporaryDirectory() as folder:
+        shutil.copy(str(MODULE_FILE), folder)
+        for file_name, text in files.items():
+            if text.startswith("examples/"):
+                shutil.copy(str(HERE / text), os.path.join(folder, file_name))
+            else:
+                with open(os.path.join(folder, file_name), "w", encoding="utf-8") as handle:
+                    handle.write(text)
+        port = unused_port()
+        environment = clean_env(PYTHONPATH=folder, **dict(EXAMPLE_ENV, **env))
+        argv = [arg.replace("PORT", str(port)) for arg in command]
+        process = subprocess.Popen(
+            argv, cwd=folder, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        try:
+            wait_for_port(port, process)
+            yield port, logs
+        finally:
+            process.terminate()
+            try:
+                log, _ = process.communicate(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                log, _ = process.communicate()
+            logs.append(log)
+
+
+def wait_for_port(port: int, process: subprocess.Popen) -> None:  # type: ignore[type-arg]
+    import socket
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError("the server exited: %s" % (process.stdout.read() if process.stdout else ""))
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("the server did not listen on %d in 30 s" % port)
+
+
+class TestServers(unittest.TestCase):
+    """The same short script against each real server, as users run it: an allowed preflight and POST, a
+    refused origin, a simple POST from another origin, HEAD (then a POST on the same connection), a bad
+    length. Nothing may be minted but the allowed POST's session."""
+
+    report: ClassVar[List[str]] = []
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        path = os.environ.get("CBK_SERVERS_REPORT")
+        if path and cls.report:
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write("\n".join(cls.report) + "\n")
+
+    def serve(self, name: str, command: List[str], files: Dict[str, str]) -> None:
+        with LoopbackServer() as api:
+            with served(command, files, {"CHATBOTKIT_API_BASE_URL": api.url}) as (port, logs):
+                seen = self.script(name, port)
+            minted = [record.json() for record in api.requests]
+        self.check(name, seen, minted, "".join(logs))
+
+    def script(self, name: str, port: int) -> Dict[str, Any]:
+        shop = {"Origin": "https://shop.example"}
+        auth = self.credentials(name, port)
+        # Django's page is its own (same origin: its CSRF check refuses other origins' POSTs).
+        own = {"Origin": "http://127.0.0.1:%d" % port} if name == "django runserver" else shop
+        json_post = dict(own, **{"Content-Type": "application/json"}, **auth)
+        preflight = dict(
+            shop, **{"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+        )
+        evil = {"Origin": "https://evil.example"}
+        names = ["preflight", "POST", "refused origin", "simple POST", "HEAD", "POST after HEAD"]
+        answers = http_exchange(
+            port,
+            [
+                ("OPTIONS", preflight, b""),
+                ("POST", json_post, b'{"message": "Hi"}'),
+                ("OPTIONS", dict(preflight, **evil), b""),
+                ("POST", dict(evil, **{"Content-Type": "text/plain;charset=UTF-8"}, **auth), b"{}"),
+                ("HEAD", shop, b""),
+                ("POST", dict(json_post, **{"Content-Type": "text/plain"}), b"{}"),
+            ],
+        )
+        seen: Dict[str, Any] = dict(zip(names, answers))
+        bad_length = {"Host": "127.0.0.1:%d" % port, **own, **auth, "Content-Type": "application/json"}
+        seen["bad length"] = raw_exchange(
+            port, "POST", dict(bad_length, **{"Content-Length": "\u00b2"}), b"{}", "/chat-session"
+        )
+        return seen
+
+    def credentials(self, name: str, port: int) -> Dict[str, str]:
+        """What makes a request a signed-in user's for the examples that ask (Flask's and Django's cookies)."""
+        if name == "flask run":
+            code = (
+                "import flask_app; app = flask_app.app\n"
+                "print(app.session_interface.get_signing_serializer(app).dumps({'user_id': 'u_1'}))\n"
+            )
+            return {"Cookie": "session=" + self.in_folder(code)}
+        if name == "django runserver":
+            code = (
+                "import django_app\n"
+                "from django.contrib.sessions.backends.signed_cookies import SessionStore\n"
+                "session = SessionStore(); session['user_id'] = 'u_1'; session.save(); print(session.session_key)\n"
+            )
+            with urllib.request.urlopen("http://127.0.0.1:%d/" % port, timeout=10) as page:  # the CSRF token
+                cookie = page.headers["Set-Cookie"].partition(";")[0]
+                token = re.search(r'name="csrf-token" content="([^"]+)"', page.read().decode()).group(1)  # type: ignore[union-attr]
+            session = "sessionid=" + self.in_folder(code)
+            return {"Cookie": cookie + "; " + session, "X-CSRFToken": token}
+        return {}
+
+    @staticmethod
+    def in_folder(code: str) -> str:
+        """What *code* prints, run beside the examples and the module (the server's folder holds copies)."""
+        env = clean_env(PYTHONPATH=os.pathsep.join([str(HERE), str(HERE / "examples")]), **EXAMPLE_ENV)
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+
+    def check(self, name: str, seen: Dict[str, Any], minted: List[Any], log: str) -> None:
+        said: Dict[str, Any] = {key: value[0] for key, value in seen.items()}
+        said["bad length"] = "%d (%s)" % (
+            seen["bad length"][0],
+            "the endpoint's" if b'"BAD_REQUEST"' in seen["bad length"][1] else "the server's own",
+        )
+        self.report.append("| %s | %s |" % (name, " | ".join("%s %s" % (key, status) for key, status in said.items())))
+        (status, headers, body) = seen["POST"]
+        self.assertEqual((status, sorted(json.loads(body))), (200, ["conversationId", "expiresAt", "token"]), body)
+        self.assertEqual(headers["cache-control"], "no-store")
+        if name != "django runserver":  # Django's page is its own origin: no CORS header needed
+            self.assertEqual(headers["access-control-allow-origin"], SHOP)
+        self.assertEqual(seen["preflight"][0], 204)
+        self.assertEqual(seen["preflight"][1]["access-control-allow-origin"], SHOP)
+        self.assertEqual(seen["refused origin"][0], 403)
+        self.assertNotIn("access-control-allow-origin", seen["refused origin"][1])
+        self.assertEqual(seen["simple POST"][0], 403)
+        self.assertEqual((seen["HEAD"][0], seen["HEAD"][2]), (405, b""))
+        self.assertEqual(seen["POST after HEAD"][0], 415)
+        self.assertEqual(seen["bad length"][0], 400, seen["bad length"][1][:300])
+        self.assertNotIn("Traceback", log)
+        for form in secret_forms():
+            self.assertNotIn(form, log)
+        wanted: Dict[str, Any] = {"durationInSeconds": 3600, "messages": [{"type": "user", "text": "Hi"}]}
+        if name in ("flask run", "django runserver"):  # the examples mint for a signed-in user, named in meta
+            wanted["meta"] = {"userId": "u_1"}
+        self.assertEqual(minted, [wanted])
+
+    @unittest.skipUnless(module_available("uvicorn"), "uvicorn is not installed (CI runs this in a venv that has it)")
+    def test_uvicorn_with_its_default_settings(self) -> None:
+        self.serve(
+            "uvicorn", [sys.executable, "-m", "uvicorn", "asgi_app:app", "--port", "PORT"], {"asgi_app.py": ASGI_APP}
+        )
+
+    @unittest.skipUnless(
+        module_available("hypercorn"), "hypercorn is not installed (CI runs this in a venv that has it)"
+    )
+    def test_hypercorn(self) -> None:
+        self.serve(
+            "hypercorn",
+            [sys.executable, "-m", "hypercorn", "--bind", "127.0.0.1:PORT", "asgi_app:app"],
+            {"asgi_app.py": ASGI_APP},
+        )
+
+    @unittest.skipUnless(module_available("gunicorn"), "gunicorn is not installed (CI runs this in a venv that has it)")
+    def test_gunicorn_sync_workers_preloaded(self) -> None:
+        command = [
+            sys.executable,
+            *["-m", "gunicorn", "--preload", "-w", "2", "-k", "sync", "-b", "127.0.0.1:PORT", "wsgi_app:app"],
+        ]
+        self.serve("gunicorn sync --preload", command, {"wsgi_app.py": WSGI_APP})
+
+    @unittest.skipUnless(module_available("gunicorn"), "gunicorn is not installed (CI runs this in a venv that has it)")
+    def test_gunicorn_gthread_workers_preloaded(self) -> None:
+        options = "--preload -w 2 -k gthread --threads 4 -b 127.0.0.1:PORT"
+        command = [sys.executable, "-m", "gunicorn", *options.split(), "wsgi_app:app"]
+        self.serve("gunicorn gthread --preload", command, {"wsgi_app.py": WSGI_APP})
+
+    @unittest.skipUnless(module_available("flask"), "Flask is not installed (CI runs this in a venv that has it)")
+    def test_the_flask_example_under_flask_run(self) -> None:
+        command = [sys.executable, "-m", "flask", "--app", "flask_app", "run", "--port", "PORT"]
+        self.serve("flask run", command, {"flask_app.py": "examples/flask_app.py"})
+
+    @unittest.skipUnless(module_available("django"), "Django is not installed (CI runs this in a venv that has it)")
+    def test_the_django_example_under_runserver(self) -> None:
+        command = [sys.executable, "django_app.py", "runserver", "--noreload", "127.0.0.1:PORT"]
+        self.serve("django runserver", command, {"django_app.py": "examples/django_app.py"})
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -370,6 +660,28 @@ async function openChat(endpoint, api) {
   }
   return seen
 }
+
+// What a page of any origin can send without a preflight (a "simple" request): a POST with a Blob, a
+// Uint8Array or text/plain body, and a beacon. Their answers are opaque to it; what counts is whether the
+// endpoint minted a session for them.
+async function attack(endpoint) {
+  const sent = []
+  const simple = [
+    { method: "POST", mode: "no-cors", body: new Blob(["{}"]) },
+    { method: "POST", mode: "no-cors", body: new Uint8Array([123, 125]) },
+    { method: "POST", mode: "no-cors", body: "{}", headers: { "Content-Type": "text/plain" } },
+  ]
+  for (const init of simple) {
+    try {
+      sent.push((await fetch(endpoint, init)).type)
+    } catch (error) {
+      sent.push(String(error))
+    }
+  }
+  sent.push("beacon queued: " + navigator.sendBeacon(endpoint, new Blob(["{}"])))
+  await new Promise((resolve) => setTimeout(resolve, 1000))  // the beacon goes out after the call returns
+  return { page: location.origin, attack: sent }
+}
 </script>
 """
 
@@ -377,19 +689,21 @@ BROWSER_DRIVER = r"""
 import { createRequire } from 'node:module'
 const require = createRequire(process.env.PLAYWRIGHT_DIR + '/package.json')
 const { chromium } = require('playwright-core')
-const [userDataDir, endpoint, api, ...pages] = process.argv.slice(2)
+const [userDataDir, api, ...pages] = process.argv.slice(2)  // each page: "chat|URL|ENDPOINT" or "attack|URL|ENDPOINT"
 const context = await chromium.launchPersistentContext(userDataDir, {
   executablePath: process.env.CHROMIUM, headless: true,
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
          '--disable-component-update', '--disable-sync'],
 })
 try {
-  for (const url of pages) {
+  for (const given of pages) {
+    const [mode, url, endpoint] = given.split('|')
+    const hostile = mode === 'attack'
     const page = await context.newPage()
     const console_ = []
     page.on('console', (message) => console_.push(message.text()))
     await page.goto(url)
-    const seen = await page.evaluate(([e, a]) => openChat(e, a), [endpoint, api])
+    const seen = await page.evaluate(([e, a, h]) => (h ? attack(e) : openChat(e, a)), [endpoint, api, hostile])
     seen.console = console_
     process.stdout.write(JSON.stringify(seen) + '\n')
     await page.close()
@@ -495,56 +809,105 @@ def browser_missing() -> str:
 
 @unittest.skipIf(browser_missing(), browser_missing())
 class TestBrowser(unittest.TestCase):
-    def test_a_page_of_an_allowed_origin_chats_and_another_origin_is_refused(self) -> None:
-        api = FakeChatBotKit()
-        self.addCleanup(api.close)
-        allowed, refused = page_server(), page_server()
-        for server in (allowed, refused):
+    def setUp(self) -> None:
+        self.api = FakeChatBotKit()
+        self.addCleanup(self.api.close)
+        self.allowed, self.refused = page_server(), page_server()
+        for server in (self.allowed, self.refused):
             self.addCleanup(server.server_close)
             self.addCleanup(server.shutdown)
-        allowed_origin = "http://127.0.0.1:%d" % allowed.server_address[1]
-        env = clean_env(CHATBOTKIT_API_SECRET=SECRET, CHATBOTKIT_API_BASE_URL=api.url)
+        self.allowed_page, self.refused_page = (
+            "http://127.0.0.1:%d/" % server.server_address[1] for server in (self.allowed, self.refused)
+        )
+
+    def browse(self, pages: List[str]) -> List[Any]:
+        """Open each page ("chat|URL|ENDPOINT" or "attack|URL|ENDPOINT") in headless Chromium; what each saw."""
+        with tempfile.TemporaryDirectory() as folder:
+            driver = os.path.join(folder, "driver.mjs")
+            with open(driver, "w", encoding="utf-8") as handle:
+                handle.write(BROWSER_DRIVER)
+            out = subprocess.run(
+                ["node", driver, os.path.join(folder, "profile"), self.api.url, *pages],
+                env=dict(
+                    os.environ,
+                    PLAYWRIGHT_DIR=os.path.join(PLAYWRIGHT_DIR, "node_modules", "playwright-core"),
+                    CHROMIUM=CHROMIUM,
+                ),
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+        self.assertEqual(out.returncode, 0, out.stderr[-3000:])
+        for form in secret_forms():
+            self.assertNotIn(form, out.stdout + out.stderr)
+        return [json.loads(line) for line in out.stdout.splitlines()]
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        report = os.environ.get("CBK_BROWSER_REPORT")
+        if report:
+            open(report, "w", encoding="utf-8").close()
+
+    def write_report(self, seen: List[Any], endpoint_log: str) -> None:
+        report = os.environ.get("CBK_BROWSER_REPORT")
+        if report:
+            with open(report, "a", encoding="utf-8") as handle:
+                handle.write("== %s\n" % self._testMethodName)
+                for page in seen:
+                    handle.write("page %s saw: %s\n" % (page["page"], json.dumps(page)))
+                handle.write("the endpoint's log:\n" + endpoint_log)
+                handle.write("the fake API saw: %s\n" % json.dumps(self.api.seen))
+
+    def assert_attack_sent_and_nothing_minted(self, hostile: Dict[str, Any]) -> None:
+        self.assertEqual(hostile["attack"][:3], ["opaque"] * 3)  # each simple request was sent, unpreflighted
+        self.assertEqual(hostile["attack"][3], "beacon queued: true")
+        created = [entry for entry in self.api.seen if entry[1].endswith("/session/create")]
+        self.assertLessEqual(len(created), 1)  # only the allowed page's session, if it asked for one
+
+    def test_a_page_of_an_allowed_origin_chats_and_another_origin_is_refused(self) -> None:
+        env = clean_env(CHATBOTKIT_API_SECRET=SECRET, CHATBOTKIT_API_BASE_URL=self.api.url)
+        allowed_origin = self.allowed_page.rstrip("/")
         endpoint, endpoint_url, _ = start_dev_server(["--serve", "127.0.0.1:0", "--allow-origin", allowed_origin], env)
         try:
-            with tempfile.TemporaryDirectory() as folder:
-                driver = os.path.join(folder, "driver.mjs")
-                with open(driver, "w", encoding="utf-8") as handle:
-                    handle.write(BROWSER_DRIVER)
-                pages = ["http://127.0.0.1:%d/" % server.server_address[1] for server in (allowed, refused)]
-                out = subprocess.run(
-                    ["node", driver, os.path.join(folder, "profile"), endpoint_url, api.url, *pages],
-                    env=dict(
-                        os.environ,
-                        PLAYWRIGHT_DIR=os.path.join(PLAYWRIGHT_DIR, "node_modules", "playwright-core"),
-                        CHROMIUM=CHROMIUM,
-                    ),
-                    capture_output=True,
-                    text=True,
-                    timeout=120,
-                )
+            good, bad, hostile = self.browse(
+                [
+                    "chat|%s|%s" % (self.allowed_page, endpoint_url),
+                    "chat|%s|%s" % (self.refused_page, endpoint_url),
+                    "attack|%s|%s" % (self.refused_page, endpoint_url),  # what needs no preflight
+                ]
+            )
         finally:
             endpoint.terminate()
             _, endpoint_log = endpoint.communicate(timeout=10)
-        self.assertEqual(out.returncode, 0, out.stderr[-3000:])
-        good, bad = (json.loads(line) for line in out.stdout.splitlines())
-        report = os.environ.get("CBK_BROWSER_REPORT")
-        if report:
-            with open(report, "w", encoding="utf-8") as handle:
-                for seen in (good, bad):
-                    handle.write("page %s saw: %s\n" % (seen["page"], json.dumps(seen)))
-                handle.write("the endpoint's log:\n" + endpoint_log)
-                handle.write("the fake API saw: %s\n" % json.dumps(api.seen))
+        self.write_report([good, bad, hostile], endpoint_log)
         self.assertEqual((good["session"], good["complete"]), (200, 200), good)
         self.assertEqual(good["reply"], "Hello from %s" % good["conversationId"])  # the token of that conversation
         self.assertNotIn("error", good)
         self.assertNotIn("session", bad)  # the browser refused the answer: fetch failed before any status
         self.assertIn("Failed to fetch", bad["error"])
         self.assertTrue(any("CORS" in text for text in bad["console"]), bad["console"])
-        created = [entry for entry in api.seen if entry[1].endswith("/session/create")]
-        self.assertEqual(len(created), 1)  # the refused page's preflight got 403, so it never posted
         self.assertIn('"OPTIONS / HTTP/1.1" 403', endpoint_log)
+        self.assert_attack_sent_and_nothing_minted(hostile)
+        self.assertEqual(len([entry for entry in self.api.seen if entry[1].endswith("/session/create")]), 1)
+        self.assertEqual(endpoint_log.count('"POST / HTTP/1.1" 403'), 4)  # all four reached it: all refused
         for form in secret_forms():
-            self.assertNotIn(form, out.stdout + out.stderr + endpoint_log)
+            self.assertNotIn(form, endpoint_log)
+
+    @unittest.skipUnless(module_available("uvicorn"), "uvicorn is not installed (CI runs this in a venv that has it)")
+    def test_a_hostile_page_mints_nothing_from_endpoint_asgi_under_uvicorn(self) -> None:
+        # uvicorn, unlike wsgiref, fills in no Content-Type: the simple requests arrive as the browser sent them.
+        env = {"CHATBOTKIT_API_BASE_URL": self.api.url, "CHATBOTKIT_ALLOWED_ORIGINS": self.allowed_page.rstrip("/")}
+        command = [sys.executable, "-m", "uvicorn", "asgi_app:app", "--port", "PORT"]
+        with served(command, {"asgi_app.py": ASGI_APP}, env) as (port, logs):
+            endpoint_url = "http://127.0.0.1:%d/" % port
+            hostile, good = self.browse(
+                ["attack|%s|%s" % (self.refused_page, endpoint_url), "chat|%s|%s" % (self.allowed_page, endpoint_url)]
+            )
+        self.write_report([hostile, good], "".join(logs))
+        self.assert_attack_sent_and_nothing_minted(hostile)
+        self.assertEqual((good["session"], good["complete"]), (200, 200), good)
+        self.assertEqual(len([entry for entry in self.api.seen if entry[1].endswith("/session/create")]), 1)
+        self.assertEqual("".join(logs).count('"POST / HTTP/1.1" 403'), 4)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -771,7 +1134,7 @@ class TestReadme(unittest.TestCase):
                 if "FastAPI()" in sample:  # serve it in-process and ask for a token, as a browser would
                     sample += (
                         "\nfrom fastapi.testclient import TestClient\n"
-                        "answer = TestClient(app).post('/chat-session')\n"
+                        "answer = TestClient(app).post('/chat-session', json={})\n"
                         "assert answer.status_code == 200, answer.text\n"
                         "print(answer.json())\n"
                     )
@@ -1002,7 +1365,7 @@ class TestLambdaRuntime(unittest.TestCase):
             )
             self.assertEqual(answer["headers"]["Cache-Control"], "no-store")
             self.assertEqual(answer["headers"]["Access-Control-Allow-Origin"], SHOP)
-        self.assertEqual(http[4]["headers"]["Access-Control-Allow-Headers"], "content-type")
+        self.assertEqual(http[4]["headers"]["Access-Control-Allow-Headers"], "authorization, content-type")
         self.assertNotIn("Access-Control-Allow-Origin", http[6]["headers"])
         self.assertEqual((hung["statusCode"], json.loads(hung["body"])["code"]), (504, "TIMEOUT"))
         self.assertEqual(len(server.requests), 6)  # the preflights and the bad body never reached the API
@@ -1012,7 +1375,12 @@ class TestLambdaRuntime(unittest.TestCase):
         runtime = RuntimeAPI([(function_url_event("{}"), 3000)])
         url = "http://127.0.0.1:%d" % unused_port()
         log, _ = runtime.run(
-            clean_env(CHATBOTKIT_API_SECRET=SECRET, CHATBOTKIT_API_BASE_URL=url, CHATBOTKIT_BOT_ID="bot_web"),
+            clean_env(
+                CHATBOTKIT_API_SECRET=SECRET,
+                CHATBOTKIT_API_BASE_URL=url,
+                CHATBOTKIT_BOT_ID="bot_web",
+                CHATBOTKIT_ALLOWED_ORIGINS=SHOP,
+            ),
             sys.executable,
         )
         kind, payload, seconds = runtime.results["req-0"]
