@@ -3498,9 +3498,10 @@ class SessionEndpoint:
             _check_bot_id(bot_id)
         elif bot_id is not None and not isinstance(bot_id, str):
             raise TypeError("bot_id must be a string, not %s" % type(bot_id).__name__)
-        for name, function in (("authorize", authorize), ("log", log)):
-            if function is not None and not callable(function):
-                raise TypeError("%s must be a callable, not %s" % (name, type(function).__name__))
+        if authorize is not None and not callable(authorize):
+            raise TypeError("authorize must be a callable, not %s" % type(authorize).__name__)
+        if not callable(log):
+            raise TypeError("log must be a callable taking one line of text, not %s" % type(log).__name__)
         request: Dict[str, Any] = {}
         if duration is not None:
             request["durationInSeconds"] = duration

@@ -4070,6 +4070,44 @@ class TestEndpointAtTheEdges(unittest.TestCase):
         self.assertEqual(fake.requests, [])
 
 
+class TestEndpointPlan(unittest.TestCase):
+    """The endpoint's decisions, stepped by hand with a fake clock: no client, no I/O."""
+
+    def test_the_plan_reads_asks_and_mints_in_order_with_the_time_left(self) -> None:
+        clock = FakeClock()
+        endpoint, _, _ = endpoint_for(authorize=lambda request: True, time_budget=5.0)
+        headers = {"origin": SHOP, "content-type": "application/json", "content-length": "17"}
+        plan = endpoint._rules.plan("POST", headers, "192.0.2.1", None, 3.0, clock.clock())
+        self.assertEqual(next(plan), cbk._ReadBody(17))  # no more than Content-Length
+        asked = plan.send(b'{"message": "Hi"}')
+        self.assertIsInstance(asked, cbk.EndpointRequest)
+        clock.now += 1.0  # authorize= took a second: it counts against the deadline
+        mint = plan.send({"userId": "u_1"})
+        self.assertIsInstance(mint, cbk._Mint)
+        self.assertAlmostEqual(mint.seconds, 3.0 - 0.5 - 1.0)  # remaining, less the margin, less the second
+        self.assertEqual(
+            json.loads(mint.body),
+            {"durationInSeconds": 3600, "messages": [{"type": "user", "text": "Hi"}], "meta": {"userId": "u_1"}},
+        )
+        with self.assertRaises(StopIteration) as done:
+            plan.send(SESSION)
+        self.assertEqual(done.exception.value.status, 200)
+        self.assertEqual(
+            json.loads(done.exception.value.body), {k: SESSION[k] for k in ("conversationId", "token", "expiresAt")}
+        )
+
+    def test_no_time_left_after_authorize_mints_nothing(self) -> None:
+        clock = FakeClock()
+        endpoint, lines, _ = endpoint_for(authorize=lambda request: True)
+        plan = endpoint._rules.plan("POST", {"content-type": "application/json"}, None, None, 1.0, clock.clock())
+        next(plan)
+        plan.send(b"{}")
+        clock.now += 0.6  # past remaining less the margin
+        with self.assertRaises(StopIteration) as done:
+            plan.send(True)  # the next step would have been _Mint: it never comes
+        self.assertEqual((done.exception.value.status, json.loads(lines[0])["code"]), (504, "TIMEOUT"))
+
+
 class TestEndpointConfiguration(unittest.TestCase):
     """SessionEndpoint.from_env, and authorize= in every front door."""
 

@@ -287,6 +287,7 @@ class TestExamples(unittest.TestCase):
         self.assertEqual(seen["evil preflight"][0], 403)
         self.assertEqual((seen["bad"][0], json.loads(seen["bad"][2])["code"]), (400, "BAD_REQUEST"))
         self.assertEqual((seen["anonymous"][0], json.loads(seen["anonymous"][2])["code"]), (403, "NOT_AUTHORIZED"))
+        self.assertEqual((seen["simple"][0], json.loads(seen["simple"][2])["code"]), (403, "ORIGIN_NOT_ALLOWED"))
         self.assertEqual([record.json() for record in api.requests], [MINTED_FOR_U1])
 
     # The same requests to the Flask and FastAPI examples, through each framework's own test client;
@@ -299,7 +300,8 @@ class TestExamples(unittest.TestCase):
         "       'post': seen(client.post('/chat-session', json={'message': 'Hi'}, headers=dict(shop, **AUTH))),\n"
         "       'preflight': seen(client.options('/chat-session', headers=%r)),\n"
         "       'evil preflight': seen(client.options('/chat-session', headers=evil)),\n"
-        "       'bad': seen(post_raw('[1]'))}\n"
+        "       'bad': seen(post_raw('[1]')),\n"
+        "       'simple': seen(post_simple())}\n"
         "print(json.dumps(out))\n" % (PREFLIGHT, PREFLIGHT)
     )
 
@@ -313,6 +315,8 @@ class TestExamples(unittest.TestCase):
             "AUTH = {}\n"
             "def text(r): return r.get_data(as_text=True)\n"
             "def post_raw(body): return client.post('/chat-session', data=body, content_type='application/json')\n"
+            "def post_simple():  # what a page of any origin sends without a preflight, with the user's cookie\n"
+            "    return client.post('/chat-session', data='{}', headers={'Origin': 'https://evil.example'})\n"
         )
         with LoopbackServer() as api:
             self.check_cross_origin_answers(run_example("flask_app", code + self.REQUESTS, api.url), api)
@@ -331,6 +335,9 @@ class TestExamples(unittest.TestCase):
             "with TestClient(fastapi_app.app) as client:\n"
             "    anonymous = client\n"
             "    def post_raw(body): return client.post('/chat-session', content=body, headers=JSON)\n"
+            "    def post_simple():  # what a page of any origin sends without a preflight\n"
+            "        simple = {'Origin': 'https://evil.example', 'Content-Type': 'text/plain', **AUTH}\n"
+            "        return client.post('/chat-session', content=b'{}', headers=simple)\n"
             "    forged = client.post('/chat-session', json={}, headers={'Authorization': 'Bearer u_2.' + '0' * 64})\n"
             "    assert forged.status_code == 403, forged.text\n"
         ) % app_token("u_1")
