@@ -547,6 +547,229 @@ def run_async(coroutine: Any) -> Any:
     return asyncio.run(coroutine)
 
 
+# The event loop the asyncio tests run on: asyncio's default, or (CBK_TEST_LOOP, as CI runs the suite a
+# second and a third time) one with the proactor's interface, or uvloop.
+TEST_LOOP = os.environ.get("CBK_TEST_LOOP", "")
+
+
+def proactor_interface_loop() -> Any:
+    """A selector loop with the interface of Windows' ProactorEventLoop, as the library meets it:
+    ``add_reader``, ``remove_reader``, ``add_writer`` and ``remove_writer`` raise NotImplementedError when
+    the library calls them, while asyncio's own socket methods and create_connection keep working."""
+    import asyncio
+
+    def refusing(name: str) -> Any:
+        def method(self: Any, *args: Any) -> Any:
+            if sys._getframe(1).f_globals.get("__name__") == cbk.__name__:
+                self.refused.append(name)
+                raise NotImplementedError
+            return getattr(asyncio.SelectorEventLoop, name)(self, *args)
+
+        return method
+
+    class ProactorInterfaceLoop(asyncio.SelectorEventLoop):
+        refused: List[str]
+        add_reader = refusing("add_reader")
+        remove_reader = refusing("remove_reader")
+        add_writer = refusing("add_writer")
+        remove_writer = refusing("remove_writer")
+
+    loop = ProactorInterfaceLoop()
+    loop.refused = []
+    return loop
+
+
+def new_test_loop() -> Any:
+    import asyncio
+
+    if TEST_LOOP == "proactor-interface":
+        return proactor_interface_loop()
+    if TEST_LOOP == "uvloop":
+        import uvloop  # type: ignore[import-not-found]
+
+        return uvloop.new_event_loop()
+    if TEST_LOOP:
+        raise RuntimeError("CBK_TEST_LOOP must be proactor-interface or uvloop, not %r" % TEST_LOOP)
+    return asyncio.new_event_loop()
+
+
+if TEST_LOOP:  # every asyncio.run() of the suite, and of the code it runs, on that loop
+    import asyncio
+
+    class _TestLoopPolicy(asyncio.DefaultEventLoopPolicy):  # type: ignore[misc,name-defined]
+        def new_event_loop(self) -> Any:
+            return new_test_loop()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # policies are deprecated from 3.14 on
+        asyncio.set_event_loop_policy(_TestLoopPolicy())
+
+
+def run_on(loop: Any, coroutine: Any) -> Any:
+    """Run *coroutine* to its end on *loop*, then close the loop (asyncio.run with a loop of one's own)."""
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
+class LoopbackProxy:
+    """A CONNECT proxy on 127.0.0.1 (standard library sockets and threads): every tunnel leads to
+    *upstream* (host, port), whatever it asks for. With *credentials* ("user:password") it answers 407
+    without the matching Basic Proxy-Authorization; it waits *hold* seconds before answering each
+    CONNECT; with *refuse* it answers every CONNECT with that status. ``tunnels`` records each CONNECT's
+    target and Proxy-Authorization, ``closed`` each connection the client closed."""
+
+    def __init__(
+        self,
+        upstream: Tuple[str, int],
+        credentials: Optional[str] = None,
+        hold: float = 0.0,
+        refuse: Optional[int] = None,
+    ) -> None:
+        import base64
+
+        self.upstream = upstream
+        self.expected = None if credentials is None else "Basic " + base64.b64encode(credentials.encode()).decode()
+        self.hold, self.refuse = hold, refuse
+        self.tunnels: List[Tuple[str, Optional[str]]] = []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1024)
+        self.port = self.sock.getsockname()[1]
+        self.url = "http://127.0.0.1:%d" % self.port
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(10)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                head += chunk
+            lines = head.split(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
+            fields = dict(line.split(": ", 1) for line in lines[1:])
+            authorization = {key.lower(): value for key, value in fields.items()}.get("proxy-authorization")
+            self.tunnels.append((lines[0].split(" ")[1], authorization))
+            time.sleep(self.hold)
+            if self.refuse is not None:
+                conn.sendall(b"HTTP/1.1 %d Refused\r\nContent-Length: 7\r\n\r\nrefused" % self.refuse)
+                return
+            if self.expected is not None and authorization != self.expected:
+                conn.sendall(
+                    b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=t\r\n"
+                    b"Content-Length: 0\r\n\r\n"
+                )
+                return
+            with socket.create_connection(self.upstream) as upstream:
+                conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                conn.settimeout(None)
+                back = threading.Thread(target=self._copy, args=(upstream, conn), daemon=True)
+                back.start()
+                self._copy(conn, upstream)
+                back.join(10)
+
+    @staticmethod
+    def _copy(source: socket.socket, target: socket.socket) -> None:
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                target.sendall(data)
+        except OSError:
+            pass
+        with contextlib.suppress(OSError):
+            target.shutdown(socket.SHUT_WR)
+
+    def __enter__(self) -> LoopbackProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.sock.close()
+
+
+@contextlib.contextmanager
+def proxy_environment(proxy_url: str, no_proxy: str = "") -> Any:
+    """os.environ with only these proxy settings, while transports are built (they read it then)."""
+    env = {key: value for key, value in os.environ.items() if not key.lower().endswith("_proxy")}
+    env.update(HTTPS_PROXY=proxy_url, https_proxy=proxy_url, NO_PROXY=no_proxy, no_proxy=no_proxy)
+    with unittest.mock.patch.dict(os.environ, env, clear=True):
+        yield
+
+
+def pooled_transports(**options: Any) -> List[Tuple[str, Callable[[cbk.HTTPRequest], Any], Callable[[], None]]]:
+    """(name, send(request) -> response, close) for each pooled transport: KeepAliveTransport, and
+    AsyncKeepAliveTransport on a loop of the test's kind (a new one per call)."""
+    blocking = cbk.KeepAliveTransport(ssl_context=client_tls_context(), **options)
+    native = cbk.AsyncKeepAliveTransport(ssl_context=client_tls_context(), **options)
+    return [
+        ("KeepAliveTransport", blocking, blocking.close),
+        ("AsyncKeepAliveTransport", lambda request: run_async(native(request)), native.close),
+    ]
+
+
+def pooled_clients(base_url: str, **options: Any) -> List[Tuple[str, Callable[[str], Any], Callable[[], None]]]:
+    """(name, create(bot) -> session, close) for a client over each pooled transport: the options given
+    (timeout, retries and so on), TLS trusting the test CA."""
+    settings = dict(secret=SECRET, base_url=base_url, retries=0, timeout=5, ssl_context=client_tls_context())
+    settings.update(options)
+    blocking = cbk.BotSessionClient(transport=cbk.KeepAliveTransport(ssl_context=client_tls_context()), **settings)
+    native = cbk.AsyncBotSessionClient(**settings)
+    return [
+        ("KeepAliveTransport", blocking.create, blocking.close),
+        ("AsyncKeepAliveTransport", lambda bot: run_async(native.create(bot)), native.close),
+    ]
+
+
+def held_answer(first: bytes, hold: float, tls: bool = False, then: Optional[Callable[[Any], None]] = None) -> Any:
+    """A one-connection server: it reads the request's header section only, sends *first*, runs *then*
+    (given the connection) or holds the connection *hold* seconds without reading, and closes."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+
+    def serve() -> None:
+        try:
+            conn, _ = server.accept()
+        except OSError:
+            return
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(conn)
+            conn.settimeout(10)
+            try:
+                if tls:
+                    conn = stack.enter_context(server_tls_context().wrap_socket(conn, server_side=True))
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    head += chunk
+                conn.sendall(first)
+                if then is not None:
+                    then(conn)
+                else:
+                    time.sleep(hold)
+            except OSError:
+                pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server
+
+
 def token_answer(index: int, request: bytes, interim: bytes = b"") -> bytes:
     """A session whose token names the request: its bot id and the order it arrived in."""
     bot = re.search(rb"/bot/([^/]+)/session", request).group(1).decode()  # type: ignore[union-attr]
@@ -2845,6 +3068,11 @@ class TestAsyncTransport(unittest.TestCase):
         self.assertIsNone(threads)
         self.assertEqual(len(server.requests), 200)
 
+    @unittest.skipIf(
+        TEST_LOOP == "proactor-interface",
+        "on the proactor, a client carried from one asyncio.run() to the next leaves its idle transports to "
+        "asyncio, which warns as it collects them: the README says to close the client before its loop ends",
+    )
     def test_one_client_serves_event_loops_in_turn(self) -> None:
         async def twice(client: cbk.AsyncBotSessionClient) -> List[str]:
             return [(await client.create("bot"))["token"] for _ in range(2)]
@@ -2949,6 +3177,515 @@ class TestAsyncTransport(unittest.TestCase):
 
         client = cbk.AsyncBotSessionClient(secret=SECRET, transport=lambda request: answer(request))
         self.assertEqual(run_async(client.create("bot"))["id"], "ses_1")
+
+
+LOOP_KINDS = ("KeepAliveTransport", "AsyncKeepAliveTransport", "AsyncKeepAliveTransport, proactor interface")
+
+
+def clients_on_every_loop(base_url: str, **options: Any) -> List[Tuple[str, Callable[[Callable[[Any], Any]], Any]]]:
+    """(name, run(use)) for a client over each pooled transport: ``use(create)`` is called with the
+    client's create (awaited for the asyncio ones, on asyncio's loop and on one with the proactor's
+    interface), and the client is closed afterwards, inside its loop."""
+    import asyncio
+
+    settings = dict(secret=SECRET, base_url=base_url, retries=0, timeout=5, ssl_context=client_tls_context())
+    settings.update(options)
+
+    def blocking(use: Callable[[Any], Any]) -> Any:
+        with cbk.KeepAliveTransport(ssl_context=client_tls_context()) as pool:
+            return use(cbk.BotSessionClient(transport=pool, **settings).create)
+
+    def native(loop_factory: Callable[[], Any]) -> Callable[[Callable[[Any], Any]], Any]:
+        def run(use: Callable[[Any], Any]) -> Any:
+            async def main() -> Any:
+                async with cbk.AsyncBotSessionClient(**settings) as client:
+                    loop = asyncio.get_running_loop()
+                    return await loop.run_in_executor(
+                        None, use, lambda *args: asyncio.run_coroutine_threadsafe(client.create(*args), loop).result()
+                    )
+
+            return run_on(loop_factory(), main())
+
+        return run
+
+    return list(zip(LOOP_KINDS, (blocking, native(new_test_loop), native(proactor_interface_loop))))
+
+
+class IdleClosingServer(RawServer):
+    """A RawServer that closes a connection idle *idle* seconds (FIN), then records whether the client
+    closed its end within *grace* seconds: ``closed_by_client`` and ``left_open`` count them."""
+
+    def __init__(self, idle: float, grace: float, delay: float = 0.0) -> None:
+        super().__init__(self._answer, keep_open=True)
+        self.idle, self.grace, self.delay = idle, grace, delay
+        self.closed_by_client = 0
+        self.left_open = 0
+
+    def _answer(self, index: int, request: bytes) -> bytes:
+        time.sleep(self.delay)
+        return token_answer(index, request)
+
+    def _handle(self, conn: socket.socket) -> None:
+        with conn:
+            buffer = b""
+            while True:
+                conn.settimeout(self.idle if not buffer else 5)
+                try:
+                    chunk = conn.recv(65536)
+                except socket.timeout:
+                    break  # idle: close our side, then see whether the client closes its own
+                if not chunk:
+                    return
+                buffer += chunk
+                if b"\r\n\r\n" in buffer:
+                    head, _, rest = buffer.partition(b"\r\n\r\n")
+                    length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+                    if len(rest) >= length:
+                        request, buffer = head + b"\r\n\r\n" + rest[:length], rest[length:]
+                        with self._lock:
+                            index = len(self.received)
+                            self.received.append(request)
+                        conn.sendall(self.answer(index, request))
+            conn.shutdown(socket.SHUT_WR)
+            conn.settimeout(self.grace)
+            try:
+                closed = conn.recv(1) == b""
+            except OSError:
+                closed = False
+            with self._lock:
+                if closed:
+                    self.closed_by_client += 1
+                else:
+                    self.left_open += 1
+
+
+def session_of(size: int) -> bytes:
+    return json.dumps(dict(SESSION, padding="x" * size)).encode()
+
+
+class TestPooledTransportsAtTheEdges(unittest.TestCase):
+    """What a hostile server, a proxy and a process model do to the pooled transports, on every loop."""
+
+    def test_an_early_answer_is_read_while_the_request_is_still_being_written(self) -> None:
+        big = {"messages": [{"type": "user", "text": "x" * (8 << 20)}]}  # more than the socket buffers hold
+        answer = raw("HTTP/1.1 413 Content Too Large", [("Connection", "close")], b'{"message": "too large"}')
+        for name in LOOP_KINDS[1:]:  # the asyncio ones: KeepAliveTransport's send blocks until it ends
+            with self.subTest(transport=name):
+                server = held_answer(answer, hold=4.0)
+                run = dict(clients_on_every_loop("http://127.0.0.1:%d" % server.getsockname()[1], timeout=3))[name]
+                started = time.monotonic()
+                with self.assertRaises(cbk.APIError) as caught:
+                    run(lambda create: create("bot", big))
+                took = time.monotonic() - started
+                server.close()
+                self.assertEqual((caught.exception.status, caught.exception.message), (413, "too large"))
+                self.assertLess(took, 1.5)
+
+    def test_a_100_continue_before_the_body_is_read_is_skipped_and_the_answer_read(self) -> None:
+        def then(conn: socket.socket) -> None:
+            got = 0
+            while got < (8 << 20) - (1 << 17):  # the body, less what was read with the header section
+                got += len(conn.recv(1 << 20))
+            conn.sendall(token_answer(0, b"/bot/big/session"))
+
+        request = {"messages": [{"type": "user", "text": "x" * (8 << 20)}]}  # more than the socket buffers hold
+        for kind in ("KeepAliveTransport", "AsyncKeepAliveTransport"):
+            with self.subTest(transport=kind):
+                server = held_answer(b"HTTP/1.1 100 Continue\r\n\r\n", 0, then=then)
+                session = self.create_expecting(kind, "http://127.0.0.1:%d" % server.getsockname()[1], request)
+                server.close()
+                self.assertEqual(session["token"], "tok-big-0")
+
+    @staticmethod
+    def create_expecting(kind: str, url: str, request: Any) -> Any:
+        """create() through a transport wrapping *kind* that adds ``Expect: 100-continue``."""
+        import asyncio
+
+        def expecting(request: cbk.HTTPRequest) -> cbk.HTTPRequest:
+            return dataclasses.replace(request, headers=dict(request.headers, Expect="100-continue"))
+
+        options: Dict[str, Any] = dict(secret=SECRET, base_url=url, retries=0, timeout=5)
+        if kind == "KeepAliveTransport":
+            with cbk.KeepAliveTransport() as blocking:
+                return cbk.BotSessionClient(transport=lambda r: blocking(expecting(r)), **options).create("big", request)
+
+        async def main() -> Any:
+            async with cbk.AsyncKeepAliveTransport() as native:
+
+                async def wrapped(r: cbk.HTTPRequest) -> cbk.HTTPResponse:
+                    return await native(expecting(r))
+
+                client = cbk.AsyncBotSessionClient(transport=wrapped, **options)
+                return await asyncio.wait_for(client.create("big", request), 10)
+
+        return run_async(main())
+
+    @unittest.skipUnless(hasattr(os, "fork"), "needs os.fork")
+    def test_a_forked_child_that_closes_the_client_leaves_the_parent_hearing_its_sockets(self) -> None:
+        import asyncio
+
+        async def main(url: str) -> Tuple[str, str, float, int]:
+            client = cbk.AsyncBotSessionClient(secret=SECRET, base_url=url, retries=0, timeout=3)
+            first = (await client.create("parent"))["token"]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # "multi-threaded process": the server's
+                pid = os.fork()
+            if pid == 0:  # the child lets go of the parent's pool, as a worker process would at its start
+                try:
+                    client.close()
+                finally:
+                    os._exit(0)
+            _, status = os.waitpid(pid, 0)
+            started = asyncio.get_running_loop().time()
+            again = (await client.create("again"))["token"]  # on the connection the parent pooled
+            took = asyncio.get_running_loop().time() - started
+            await client.aclose()
+            return first, again, took, status
+
+        with RawServer(token_answer, keep_open=True) as server:
+            first, again, took, status = run_async(main(server.url))
+            peers = list(server.peers)
+        self.assertEqual(status, 0)
+        self.assertEqual((first[:11], again[:10]), ("tok-parent-", "tok-again-"))
+        self.assertLess(took, 1.0)
+        self.assertEqual(peers[0], peers[1])  # the parent's pooled connection, still heard
+
+    def test_proxied_asyncio_calls_keep_their_deadline_and_send_nothing_after_it(self) -> None:
+        import asyncio
+
+        async def timed(call: Any) -> Tuple[Any, float]:
+            started = time.monotonic()
+            try:
+                outcome = await call
+            except cbk.ChatBotKitError as error:
+                outcome = error
+            return outcome, time.monotonic() - started
+
+        with LoopbackServer(tls=True) as api, LoopbackProxy(("127.0.0.1", api.port), hold=1.6) as proxy:
+            with proxy_environment(proxy.url):
+                client = cbk.AsyncBotSessionClient(
+                    secret=SECRET, retries=0, total_timeout=1.0, ssl_context=client_tls_context()
+                )
+
+            async def main() -> List[Tuple[Any, float]]:
+                return await asyncio.gather(*(timed(client.create("bot%d" % index)) for index in range(24)))
+
+            results = run_async(main())
+            time.sleep(1.2)  # past the proxy's hold: a tunnel opened late must carry nothing
+            self.assertEqual(api.requests, [])
+        self.assertEqual({type(outcome) for outcome, _ in results}, {cbk.APITimeoutError})
+        self.assertLess(max(took for _, took in results), 1.4)
+
+    def test_a_call_cancelled_while_the_proxy_holds_its_connect_sends_nothing(self) -> None:
+        import asyncio
+
+        with LoopbackServer(tls=True) as api, LoopbackProxy(("127.0.0.1", api.port), hold=0.5) as proxy:
+            with proxy_environment(proxy.url):
+                client = cbk.AsyncBotSessionClient(
+                    secret=SECRET, retries=0, timeout=5, ssl_context=client_tls_context()
+                )
+
+            async def main() -> bool:
+                task = asyncio.ensure_future(client.create("bot"))
+                await asyncio.sleep(0.2)
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    return True
+                return False
+
+            cancelled = run_async(main())
+            time.sleep(0.8)
+            self.assertTrue(cancelled)
+            self.assertEqual(len(proxy.tunnels), 1)
+            self.assertEqual(api.requests, [])
+
+    def test_a_long_malformed_line_is_masked_before_it_is_cut(self) -> None:
+        pad = "x" * 178  # the secret straddles the 200th character of the line
+        answers = {
+            "status line": ("HTTP/1.1 20 %s%s\r\n\r\n" % (pad, SECRET)).encode(),
+            "header line": raw("HTTP/1.1 200 OK", [("X-Note", "a")]).replace(
+                b"X-Note: a", ("X%s %s" % (pad, SECRET)).encode()
+            ),
+            "trailer line": (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nBad trailer%s %s\r\n\r\n" % (pad, SECRET)
+            ).encode(),
+        }
+        for kind, answer in answers.items():
+            with RawServer(lambda index, request, answer=answer: answer, keep_open=True) as server:
+                for name, run in clients_on_every_loop(server.url):
+                    with self.subTest(line=kind, transport=name):
+                        with self.assertRaises(cbk.APIConnectionError) as caught:
+                            run(lambda create: create("bot"))
+                        texts = "\n".join(reachable_texts(caught.exception))
+                        self.assertIn("***", texts)
+                        for start in range(len(SECRET) - 5):
+                            self.assertNotIn(SECRET[start : start + 6], texts)
+
+    def test_a_method_or_header_that_is_not_one_line_is_refused_before_any_byte(self) -> None:
+        import asyncio
+
+        request = cbk.HTTPRequest("POST", "", {"Content-Type": "application/json"}, b"{}", 5)
+        bad = [
+            ("header value", {"headers": {"X-Trace": "1\r\nX-RunAs-User-Id: admin"}}, "X-Trace"),
+            ("header name", {"headers": {"X-RunAs-User-Id: admin\r\nX-Trace": "1"}}, "header name"),
+            ("method", {"method": "POST /x HTTP/1.1\r\nX-RunAs-User-Id: admin\r\n\r\nPOST"}, "method"),
+        ]
+        with RawServer(token_answer) as server:
+            url = server.url + "/v1/bot/b/session/create"
+            for name, send, close in [*pooled_transports(), ("UrllibTransport", cbk.UrllibTransport(), lambda: None)]:
+                for what, change, named in bad:
+                    with self.subTest(transport=name, bad=what):
+                        with self.assertRaises(ValueError) as caught:
+                            send(dataclasses.replace(request, url=url, **change))
+                        self.assertIn(named, str(caught.exception))
+                        self.assertNotIn("admin", str(caught.exception).replace("X-RunAs-User-Id: admin", ""))
+                close()
+
+            async def wrapping(request: cbk.HTTPRequest) -> cbk.HTTPResponse:
+                headers = dict(request.headers, **{"X-Trace": "1\r\nX-RunAs-User-Id: admin"})
+                return await cbk.AsyncKeepAliveTransport()(dataclasses.replace(request, headers=headers))
+
+            client = cbk.AsyncBotSessionClient(secret=SECRET, base_url=server.url, transport=wrapping)
+            with self.assertRaises(ValueError):
+                run_async(asyncio.wait_for(client.create("bot"), 5))
+            self.assertEqual(server.received, [])
+
+    def test_asyncio_closes_each_connection_the_server_closes_while_it_is_idle(self) -> None:
+        import asyncio
+
+        with IdleClosingServer(idle=0.2, grace=0.5, delay=0.05) as server:
+
+            async def main() -> Tuple[int, int]:
+                async with cbk.AsyncBotSessionClient(
+                    secret=SECRET, base_url=server.url, retries=0, timeout=5
+                ) as client:
+                    await asyncio.gather(*(client.create("bot%d" % index) for index in range(100)))
+                    await asyncio.sleep(1.0)  # the server closes each after 0.2 s idle; the loop runs on
+                    return server.closed_by_client, server.left_open  # before the client is closed
+
+            self.assertEqual(run_async(main()), (100, 0))
+
+    def test_idle_connections_are_closed_after_the_idle_limit_while_traffic_stays_low(self) -> None:
+        with IdleClosingServer(idle=0.3, grace=1.5, delay=0.1) as server:
+            pool = cbk.KeepAliveTransport(max_idle_per_origin=10, idle_timeout=0.6)
+            client = cbk.BotSessionClient(secret=SECRET, base_url=server.url, retries=0, timeout=5, transport=pool)
+            run_threads(client, threads=16, calls=1)
+            for _ in range(8):  # one call every 0.2 s: the newest connection stays in use, the others idle
+                client.create("bot")
+                time.sleep(0.2)
+            time.sleep(1.0)
+            closed, left = server.closed_by_client, server.left_open
+            pool.close()
+        self.assertLessEqual(left, 1)  # at most the one still in use when the traffic stopped
+        self.assertGreaterEqual(closed, 9)
+
+    def test_a_cancellation_as_the_connection_opens_is_not_swallowed(self) -> None:
+        import asyncio
+
+        class CancelAsItConnects(asyncio.SelectorEventLoop):  # type: ignore[misc,name-defined]
+            victim: Any = None
+
+            async def sock_connect(self, sock: socket.socket, address: Any) -> None:
+                await super().sock_connect(sock, address)
+                self.victim.cancel()  # the caller is cancelled in the very step the connection opens
+
+        with RawServer(token_answer, keep_open=True) as server:
+            loop = CancelAsItConnects()
+            client = cbk.AsyncBotSessionClient(secret=SECRET, base_url=server.url, retries=0, timeout=5)
+
+            async def main() -> str:
+                task = loop.victim = asyncio.ensure_future(client.create("cancelled"))
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    return "cancelled"
+                return "returned a session after cancel()"
+
+            outcome = run_on(loop, main())
+            time.sleep(0.3)
+            self.assertEqual(outcome, "cancelled")
+            self.assertEqual(server.received, [])
+
+    def test_a_large_answer_is_digested_within_the_deadline_while_the_executor_is_busy(self) -> None:
+        import asyncio
+        import concurrent.futures
+
+        body = session_of(100_000)
+        answer = raw("HTTP/1.1 200 OK", [("Content-Type", "application/json")], body)
+        with RawServer(lambda index, request: answer) as server:
+
+            async def main() -> Tuple[Any, float]:
+                loop = asyncio.get_running_loop()
+                loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(max_workers=1))
+                busy = loop.run_in_executor(None, time.sleep, 2.0)
+                client = cbk.AsyncBotSessionClient(secret=SECRET, base_url=server.url, retries=0, total_timeout=1.0)
+                started = loop.time()
+                session = await client.create("bot")
+                took = loop.time() - started
+                await busy
+                return session, took
+
+            session, took = run_async(main())
+        self.assertEqual(session["id"], "ses_1")
+        self.assertLess(took, 0.8)
+
+    def test_urllib_gives_the_send_only_the_time_left_after_a_slow_tls_handshake(self) -> None:
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen(4)
+
+        def serve() -> None:
+            conn, _ = server.accept()
+            with conn:
+                time.sleep(0.8)  # the handshake waits, then nothing is read
+                with contextlib.suppress(OSError):
+                    tls = server_tls_context().wrap_socket(conn, server_side=True)
+                    time.sleep(3)
+                    tls.close()
+
+        threading.Thread(target=serve, daemon=True).start()
+        client = cbk.BotSessionClient(
+            secret=SECRET,
+            base_url="https://localhost:%d" % server.getsockname()[1],
+            retries=0,
+            timeout=1.5,
+            ssl_context=client_tls_context(),
+        )
+        started = time.monotonic()
+        with self.assertRaises(cbk.APITimeoutError):
+            client.create("bot", {"messages": [{"type": "user", "text": "x" * (8 << 20)}]})
+        took = time.monotonic() - started
+        server.close()
+        self.assertLess(took, 1.5 + 0.3)
+
+    def test_a_close_delimited_answer_ended_by_close_notify_is_read_at_once(self) -> None:
+        answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n" + json.dumps(SESSION).encode()
+
+        def close_notify(conn: Any) -> None:
+            # The answer's last bytes and close_notify in one segment (TCP_CORK where there is one),
+            # and the TCP connection left open: only close_notify ends the body.
+            conn.setsockopt(socket.IPPROTO_TCP, getattr(socket, "TCP_CORK", socket.TCP_NODELAY), 1)
+            conn.sendall(answer)
+            conn.setblocking(False)
+            with contextlib.suppress(ssl.SSLWantReadError, OSError):
+                conn.unwrap()
+            conn.setblocking(True)
+            if hasattr(socket, "TCP_CORK"):
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
+            time.sleep(3)
+
+        for name in LOOP_KINDS:
+            with self.subTest(transport=name):
+                server = held_answer(b"", 0, tls=True, then=close_notify)
+                run = dict(clients_on_every_loop("https://localhost:%d" % server.getsockname()[1], timeout=2.5))[name]
+                started = time.monotonic()
+                session = run(lambda create: create("bot"))
+                took = time.monotonic() - started
+                server.close()
+                self.assertEqual(session["id"], "ses_1")
+                self.assertLess(took, 1.0)
+
+    def test_a_host_name_the_codec_refuses_is_a_clear_error_not_a_unicode_error(self) -> None:
+        for host in ("a..b.example", "x" * 64 + ".example"):
+            with self.subTest(host=host):
+                with self.assertRaises(ValueError) as caught:
+                    cbk.BotSessionClient(secret=SECRET, base_url="https://%s" % host)
+                self.assertIn("base_url", str(caught.exception))
+                request = cbk.HTTPRequest("POST", "https://%s/v1" % host, {}, b"{}", 2)
+                for name, send, close in pooled_transports():
+                    with self.subTest(transport=name):
+                        with self.assertRaises(cbk.APIConnectionError) as raised:
+                            send(request)
+                        self.assertFalse(raised.exception.request_sent)
+                        close()
+
+    def test_a_call_the_proxy_refuses_is_a_proxy_error_and_closes_its_socket_at_once(self) -> None:
+        with LoopbackProxy(("127.0.0.1", 9), refuse=403) as proxy:
+            for name, run in clients_on_every_loop("https://api.chatbotkit.com"):
+                with self.subTest(transport=name):
+                    gc.collect()
+                    with proxy_environment(proxy.url), warnings.catch_warnings(record=True) as caught:
+                        warnings.simplefilter("always")
+                        gc.disable()
+                        try:
+                            with self.assertRaises(cbk.APIConnectionError) as raised:
+                                run(lambda create: create("bot"))
+                            gc.collect()
+                        finally:
+                            gc.enable()
+                    self.assertEqual(raised.exception.code, "PROXY_ERROR")
+                    self.assertIn("403", str(raised.exception))
+                    self.assertFalse(raised.exception.request_sent)
+                    self.assertEqual([w for w in caught if issubclass(w.category, ResourceWarning)], [])
+
+
+class TestProxies(unittest.TestCase):
+    """Both pooled transports open their own CONNECT tunnel: every promise of a direct call, through a proxy."""
+
+    def test_through_a_proxy_with_credentials_pooled_per_proxy_and_origin(self) -> None:
+        with LoopbackServer(tls=True) as api, LoopbackProxy(
+            ("127.0.0.1", api.port), credentials="user:p@ss w"
+        ) as proxy:
+            proxy_url = "http://user:p%40ss%20w@127.0.0.1:" + str(proxy.port)
+            for name, run in clients_on_every_loop("https://api.chatbotkit.com"):
+                with self.subTest(transport=name):
+                    before = len(proxy.tunnels)
+                    with proxy_environment(proxy_url):
+                        tokens = run(lambda create: [create("bot1")["token"], create("bot2")["token"]])
+                    self.assertEqual(tokens, ["tok_1", "tok_1"])
+                    self.assertEqual(len(proxy.tunnels) - before, 1)  # one tunnel, reused
+                    self.assertEqual(proxy.tunnels[-1], ("api.chatbotkit.com:443", "Basic dXNlcjpwQHNzIHc="))
+            self.assertEqual(api.requests[-1].path, "/v1/bot/bot2/session/create")
+            self.assertEqual(api.requests[-1].headers["authorization"], "Bearer " + SECRET)
+            self.assertNotIn("proxy-authorization", api.requests[-1].headers)
+
+    def test_a_proxy_that_refuses_the_credentials_is_a_proxy_error_that_shows_none(self) -> None:
+        with LoopbackProxy(("127.0.0.1", 9), credentials="user:right") as proxy:
+            proxy_url = "http://user:wrong-password-1@127.0.0.1:%d" % proxy.port
+            for name, run in clients_on_every_loop("https://api.chatbotkit.com"):
+                with self.subTest(transport=name):
+                    with proxy_environment(proxy_url), self.assertRaises(cbk.APIConnectionError) as raised:
+                        run(lambda create: create("bot"))
+                    self.assertEqual(raised.exception.code, "PROXY_ERROR")
+                    self.assertIn("407", str(raised.exception))
+                    texts = "\n".join(reachable_texts(raised.exception))
+                    self.assertNotIn("wrong-password-1", texts)
+                    self.assertNotIn("dXNlcjp3cm9uZy1wYXNzd29yZC0x", texts)  # its Basic form
+
+    def test_no_proxy_is_honoured_and_without_credentials_none_are_sent(self) -> None:
+        with LoopbackServer(tls=True) as api, LoopbackProxy(("127.0.0.1", api.port)) as proxy:
+            for name, run in clients_on_every_loop("https://api.chatbotkit.com", timeout=3):
+                with self.subTest(transport=name):
+                    with proxy_environment(proxy.url, no_proxy="bypass.invalid"):
+                        self.assertEqual(run(lambda create: create("bot"))["token"], "tok_1")
+                    self.assertEqual(proxy.tunnels[-1], ("api.chatbotkit.com:443", None))
+                    before = len(proxy.tunnels)
+                    direct = dict(clients_on_every_loop("https://bypass.invalid", timeout=3))[name]
+                    bypassed = proxy_environment(proxy.url, no_proxy="bypass.invalid")
+                    with bypassed, self.assertRaises(cbk.APIConnectionError):  # directly: the name does not resolve
+                        direct(lambda create: create("bot"))
+                    self.assertEqual(len(proxy.tunnels), before)
+
+    def test_the_default_transport_runs_on_a_loop_without_add_reader(self) -> None:
+        import asyncio
+
+        async def main(url: str, tls_url: str) -> List[str]:
+            async with cbk.AsyncBotSessionClient(secret=SECRET, base_url=url, retries=0, timeout=5) as client:
+                tokens = [(await client.create("bot"))["token"] for _ in range(3)]
+                tls = client.extend(base_url=tls_url, ssl_context=client_tls_context())
+                tokens += [(await tls.create("bot"))["token"] for _ in range(2)]
+                await tls.aclose()
+                return tokens
+
+        loop = proactor_interface_loop()
+        with LoopbackServer() as plain, LoopbackServer(tls=True) as secure:
+            tokens = run_on(loop, main(plain.url, secure.url.replace("127.0.0.1", "localhost")))
+            self.assertEqual((plain.connections(), secure.connections()), (1, 1))  # pooled on that loop too
+        self.assertEqual(tokens, ["tok_1"] * 5)
+        self.assertIn("add_reader", loop.refused)  # it was asked, as the proactor is, and said no
+        del asyncio
 
 
 # ---------------------------------------------------------------------------------------------------------
