@@ -76,7 +76,10 @@ class _SessionProtocol(asyncio.Protocol):
 
     DELAY = 0.0
 
+    connections = 0  # accepted so far: a request for /stats answers with it
+
     def connection_made(self, transport: Any) -> None:
+        _SessionProtocol.connections += 1
         self.transport = transport
         self.buffer = b""
 
@@ -96,11 +99,15 @@ class _SessionProtocol(asyncio.Protocol):
                 return
             self.buffer = self.buffer[end + 4 + length :]
             close = "connection: close" in head
+            body = SESSION if not head.startswith("get /stats") else b'{"connections": %d}' % self.connections
             answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n%s" % (
-                len(SESSION),
+                len(body),
                 b"Connection: close\r\n" if close else b"",
-                SESSION,
+                body,
             )
+            if body is not SESSION:
+                self.transport.write(answer)
+                continue
             if self.DELAY:
                 asyncio.get_running_loop().call_later(self.DELAY, self._answer, answer)
                 return
@@ -115,6 +122,7 @@ class _SessionProtocol(asyncio.Protocol):
 
 
 def serve(tls: bool, delay: float = 0.0) -> None:
+    more_files()
     _SessionProtocol.DELAY = delay
     context = None
     if tls:
@@ -139,6 +147,23 @@ def _pem_file(name: str, text: str) -> str:
     with open(path, "w") as handle:
         handle.write(text)
     return path
+
+
+def proxy_to(port: int) -> None:
+    """The test suite's loopback CONNECT proxy, in its own process (its threads' CPU is not the client's)."""
+    from test_chatbotkit_session import LoopbackProxy
+
+    more_files()
+    with LoopbackProxy(("127.0.0.1", port)) as proxy:
+        print(proxy.url, flush=True)
+        while True:
+            time.sleep(3600)
+
+
+def start_proxy(port: int) -> Tuple[subprocess.Popen, str]:  # type: ignore[type-arg]
+    process = subprocess.Popen([sys.executable, __file__, "--proxy-to", str(port)], stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    return process, process.stdout.readline().strip()
 
 
 def start_server(tls: bool, delay: float = 0.0) -> Tuple[subprocess.Popen, int]:  # type: ignore[type-arg]
@@ -330,31 +355,37 @@ def more_files() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
-AsyncMaker = Callable[[str], Any]  # base URL -> async context manager yielding "await one create"
+AsyncMaker = Callable[[str, Optional[ssl.SSLContext], Optional[str]], Any]  # base, TLS, proxy -> "await one create"
 
 
 @contextlib.asynccontextmanager
-async def our_async_client(base: str) -> Any:
-    async with cbk.AsyncBotSessionClient(secret=SECRET, base_url=base, retries=0, timeout=60) as client:
+async def our_async_client(base: str, context: Optional[ssl.SSLContext], proxy: Optional[str]) -> Any:
+    with _proxy_environment(proxy):  # the transport reads HTTPS_PROXY when it is built
+        client = cbk.AsyncBotSessionClient(secret=SECRET, base_url=base, retries=0, timeout=60, ssl_context=context)
+    async with client:
         yield lambda: client.create("bot_123", REQUEST)
 
 
 @contextlib.asynccontextmanager
-async def aiohttp_client(base: str) -> Any:
+async def aiohttp_client(base: str, context: Optional[ssl.SSLContext], proxy: Optional[str]) -> Any:
     import aiohttp  # type: ignore[import-not-found]
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), headers=SAME_HEADERS) as session:
         body = json.dumps(REQUEST).encode()
+        extra: Dict[str, Any] = {"proxy": proxy} if proxy else {}
+        if context is not None:
+            extra["ssl"] = context
 
         async def create() -> Any:
-            async with session.post(base + PATH, data=body, timeout=aiohttp.ClientTimeout(total=60)) as response:
+            timeout = aiohttp.ClientTimeout(total=60)
+            async with session.post(base + PATH, data=body, timeout=timeout, **extra) as response:
                 return await response.json()
 
         yield create
 
 
 @contextlib.asynccontextmanager
-async def hand_written_asyncio(base: str) -> Any:
+async def hand_written_asyncio(base: str, context: Optional[ssl.SSLContext], proxy: Optional[str]) -> Any:
     """The floor: one connection per task, the request bytes made once, just enough parsing."""
     host, port = base.split("//")[1].split(":")
     body = json.dumps(REQUEST).encode()
@@ -366,7 +397,7 @@ async def hand_written_asyncio(base: str) -> Any:
     async def create() -> Any:
         task = asyncio.current_task()
         if task not in connections:
-            connections[task] = await asyncio.open_connection(host, int(port))
+            connections[task] = await asyncio.open_connection(host, int(port), ssl=context)
         reader, writer = connections[task]
         writer.write(data)
         answer = await reader.readuntil(b"\r\n\r\n")
@@ -380,6 +411,20 @@ async def hand_written_asyncio(base: str) -> Any:
             writer.close()
 
 
+@contextlib.contextmanager
+def _proxy_environment(proxy: Optional[str]) -> Any:
+    saved = dict(os.environ)
+    for key in [key for key in os.environ if key.lower().endswith("_proxy")]:
+        del os.environ[key]
+    if proxy:
+        os.environ["HTTPS_PROXY"] = proxy
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 async def _heartbeat(stop: asyncio.Event, lags: List[float]) -> None:
     loop = asyncio.get_running_loop()
     while not stop.is_set():
@@ -388,8 +433,19 @@ async def _heartbeat(stop: asyncio.Event, lags: List[float]) -> None:
         lags.append(loop.time() - before - 0.01)
 
 
-async def _scale_run(maker: AsyncMaker, base: str, concurrency: int, rounds: int) -> Dict[str, float]:
-    async with maker(base) as create:
+def _accepted(port: int) -> int:
+    """How many connections the benchmark's server has accepted so far."""
+    connection = http.client.HTTPConnection("127.0.0.1", port)
+    connection.request("GET", "/stats")
+    count = int(json.loads(connection.getresponse().read())["connections"])
+    connection.close()
+    return count
+
+
+async def _scale_run(
+    maker: AsyncMaker, base: str, concurrency: int, rounds: int, setting: Tuple[Optional[ssl.SSLContext], Optional[str]]
+) -> Dict[str, float]:
+    async with maker(base, *setting) as create:
         latencies: List[float] = []
         loop = asyncio.get_running_loop()
 
@@ -419,41 +475,88 @@ async def _scale_run(maker: AsyncMaker, base: str, concurrency: int, rounds: int
     }
 
 
-def async_scale(concurrencies: List[int], rounds: int) -> None:
-    makers: List[Tuple[str, AsyncMaker]] = [("AsyncBotSessionClient", our_async_client)]
+def _proactor_interface_loop() -> Any:
+    """The test suite's loop with the proactor's interface (no add_reader for the library)."""
+    from test_chatbotkit_session import proactor_interface_loop
+
+    return proactor_interface_loop()
+
+
+def async_scale(concurrencies: List[int], rounds: int, schemes: List[str]) -> None:
+    """asyncio at scale, over each scheme: "plain", "tls", or "proxied" (TLS in a tunnel through the test
+    suite's loopback CONNECT proxy, HTTPS_PROXY for ours and proxy= for aiohttp)."""
+    makers: List[Tuple[str, AsyncMaker, Callable[[], Any]]] = [
+        ("AsyncBotSessionClient", our_async_client, asyncio.new_event_loop),
+        ("  on the proactor's interface", our_async_client, _proactor_interface_loop),
+    ]
     if importable("aiohttp"):
-        makers.append(("aiohttp (limit=0)", aiohttp_client))
+        makers.append(("aiohttp (limit=0)", aiohttp_client, asyncio.new_event_loop))
     else:
         print("aiohttp: not importable, skipped")
-    makers.append(("hand-written asyncio (floor)", hand_written_asyncio))
+    makers.append(("hand-written asyncio (floor)", hand_written_asyncio, asyncio.new_event_loop))
     print("asyncio at scale: %s, the server answers after 50 ms; %d rounds per task" % (sys.version.split()[0], rounds))
-    server, port = start_server(False, delay=0.05)
-    base = "http://127.0.0.1:%d" % port
-    try:
-        for concurrency in concurrencies:
-            print("\n%d concurrent creates" % concurrency)
-            print("  %-30s %9s %13s %9s %15s" % ("client", "calls/s", "CPU/call", "p99", "heartbeat lag"))
-            results = {}
-            for name, maker in makers:
-                result = asyncio.run(_scale_run(maker, base, concurrency, rounds))
-                results[name] = result
+    for scheme in schemes:
+        server, port = start_server(scheme != "plain", delay=0.05)
+        context = ssl.create_default_context(cafile=_pem_file("ca.pem", TEST_CA_PEM)) if scheme != "plain" else None
+        proxy = start_proxy(port) if scheme == "proxied" else None
+        base = {
+            "plain": "http://127.0.0.1:%d" % port,
+            "tls": "https://localhost:%d" % port,
+            "proxied": "https://api.chatbotkit.com",
+        }[scheme]
+        try:
+            for concurrency in concurrencies:
+                print("\n%s, %d concurrent creates" % (scheme, concurrency))
                 print(
-                    "  %-30s %9.0f %10.0f us %6.0f ms %12.1f ms"
-                    % (name, result["calls/s"], result["cpu_us"], result["p99_ms"], result["lag_ms"])
+                    "  %-30s %9s %13s %9s %15s %12s"
+                    % ("client", "calls/s", "CPU/call", "p99", "heartbeat lag", "connections")
                 )
-            ours, theirs = results["AsyncBotSessionClient"], results.get("aiohttp (limit=0)")
-            if theirs:
-                print(
-                    "  ours / aiohttp: throughput %.2fx [>= 1.00x], CPU per call %.2fx [<= 0.60x], worst lag %.2fx"
-                    % (
-                        ours["calls/s"] / theirs["calls/s"],
-                        ours["cpu_us"] / theirs["cpu_us"],
-                        ours["lag_ms"] / theirs["lag_ms"],
+                results = {}
+                for name, maker, new_loop in makers:
+                    if scheme == "proxied" and maker is hand_written_asyncio:
+                        continue
+                    before = _accepted(port) if scheme == "plain" else 0
+                    loop = new_loop()
+                    try:
+                        setting = (context, proxy[1] if proxy else None)
+                        result = loop.run_until_complete(_scale_run(maker, base, concurrency, rounds, setting))
+                    finally:
+                        loop.close()
+                    opened = _accepted(port) - before - 1 if scheme == "plain" else 0
+                    results[name] = result
+                    print(
+                        "  %-30s %9.0f %10.0f us %6.0f ms %12.1f ms %12s"
+                        % (
+                            name,
+                            result["calls/s"],
+                            result["cpu_us"],
+                            result["p99_ms"],
+                            result["lag_ms"],
+                            opened if scheme == "plain" else "-",
+                        )
                     )
+                ours, theirs = results["AsyncBotSessionClient"], results.get("aiohttp (limit=0)")
+                proactor = results["  on the proactor's interface"]
+                print(
+                    "  proactor's interface / selector: throughput %.2fx, CPU per call %.2fx"
+                    % (proactor["calls/s"] / ours["calls/s"], proactor["cpu_us"] / ours["cpu_us"])
                 )
-    finally:
-        server.terminate()
-        server.wait()
+                if theirs:
+                    target = "[>= 2.00x]" if concurrency >= 2000 else "[>= 1.00x]"
+                    print(
+                        "  ours / aiohttp: throughput %.2fx %s, CPU per call %.2fx [<= 0.60x], worst lag %.2fx"
+                        % (
+                            ours["calls/s"] / theirs["calls/s"],
+                            target,
+                            ours["cpu_us"] / theirs["cpu_us"],
+                            ours["lag_ms"] / theirs["lag_ms"],
+                        )
+                    )
+        finally:
+            for process in (server, proxy[0] if proxy else None):
+                if process is not None:
+                    process.terminate()
+                    process.wait()
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -496,7 +599,7 @@ def instructions_child(kind: str, base: str, calls: str, concurrency: str) -> No
     maker = {"AsyncBotSessionClient": our_async_client, "aiohttp": aiohttp_client}[kind]
 
     async def run() -> None:
-        async with maker(base) as create:
+        async with maker(base, context, None) as create:
             for _ in range(1 + int(calls)):
                 await asyncio.gather(*(create() for _ in range(int(concurrency))))
 
@@ -571,19 +674,23 @@ def main() -> None:
     parser.add_argument("--pythons", nargs="*", default=[sys.executable], help="interpreters to count cold start on")
     parser.add_argument("--async-scale", action="store_true", help="asyncio clients at scale (see above)")
     parser.add_argument("--concurrency", type=int, nargs="*", default=[100, 500, 1000])
+    parser.add_argument("--schemes", nargs="*", default=["plain", "tls"], choices=["plain", "tls", "proxied"])
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--instructions", action="store_true", help="instructions per warm call (callgrind)")
     parser.add_argument("--serve", choices=["plain", "tls"], help=argparse.SUPPRESS)
     parser.add_argument("--delay", type=float, default=0.0, help=argparse.SUPPRESS)
+    parser.add_argument("--proxy-to", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--instructions-child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         return serve(args.serve == "tls", args.delay)
+    if args.proxy_to:
+        return proxy_to(args.proxy_to)
     if args.instructions_child:
         return instructions_child(*args.instructions_child)
     more_files()
     if args.async_scale:
-        return async_scale(args.concurrency, args.rounds)
+        return async_scale(args.concurrency, args.rounds, args.schemes)
     if args.instructions:
         return instructions(args.calls)
 
