@@ -117,6 +117,7 @@ _MAX_ERROR_TEXT_CHARS = 2000  # how much of any other text of an error is kept (
 # worst for a megabyte of hostile JSON on the CI machine, where 16 MiB took seconds).
 _DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
 _READ_CHUNK_BYTES = 64 * 1024
+_SEND_WHOLE_BYTES = 256 * 1024  # KeepAliveTransport sends a request up to this size at once, a larger one in parts
 _MAX_BACKOFF_SECONDS = 8.0  # cap of our own exponential backoff
 _MAX_RETRY_AFTER_SECONDS = 60.0  # a server asking for a longer wait is not slept on: we raise at once
 # The longest timeout accepted: poll() takes milliseconds as a C int (about 24.8 days), and a socket
@@ -2292,9 +2293,42 @@ class _Connection:
         sock = self.sock
         return (isinstance(sock, ssl.SSLSocket) and sock.pending() > 0) or _has_input(sock)
 
-    def send(self, data: bytes, deadline: Optional[float]) -> None:
-        self.sock.settimeout(_time_left(deadline, time.monotonic()))
-        self.sock.sendall(data)  # the timeout bounds the whole send
+    def send(
+        self, data: bytes, deadline: Optional[float], exchange: Optional[_HTTP11Exchange] = None
+    ) -> Optional[HTTPResponse]:
+        """Send *data* within the deadline. A request larger than _SEND_WHOLE_BYTES is sent in parts,
+        listening between them: an answer that comes before it is all sent (a 413, a 401, while the server
+        reads no more) is read into *exchange* and returned, and the rest is not sent."""
+        sock = self.sock
+        sock.settimeout(_time_left(deadline, time.monotonic()))
+        if exchange is None or len(data) <= _SEND_WHOLE_BYTES:
+            sock.sendall(data)  # the timeout bounds the whole send
+            return None
+        import select  # see _has_input
+
+        poller = select.poll() if hasattr(select, "poll") else None
+        if poller is not None:
+            poller.register(sock, select.POLLIN | select.POLLOUT)
+        rest = memoryview(data)
+        while rest:
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                raise socket.timeout("timed out")
+            left = _time_left(deadline, now)
+            if poller is not None:
+                events = dict(poller.poll(None if left is None else left * 1000.0)).get(sock.fileno(), 0)
+                readable, writable = events & ~select.POLLOUT, events & select.POLLOUT
+            else:
+                ready = select.select([sock], [sock], [], left)
+                readable, writable = bool(ready[0]), bool(ready[1])
+            sock.settimeout(_time_left(deadline, time.monotonic()))
+            if readable:
+                response = exchange.receive(sock.recv(_READ_CHUNK_BYTES))
+                if response is not None:
+                    return response
+            elif writable:
+                rest = rest[sock.send(rest[:16384]) :]  # one TLS record at most: a write that never waits long
+        return None
 
     def receive(self, exchange: _HTTP11Exchange, deadline: Optional[float]) -> HTTPResponse:
         sock = self.sock
@@ -2353,10 +2387,11 @@ class KeepAliveTransport(_Pool):
         connection: Optional[_Connection]
         connection, epoch = self._checkout(route.key)
         written = False
+        early: Optional[HTTPResponse] = None  # an answer that came before the request was all sent
         try:
             if connection is not None:
                 try:
-                    connection.send(data, deadline)
+                    early = connection.send(data, deadline, exchange)
                     written = True
                 except OSError as exc:
                     connection.close()
@@ -2365,16 +2400,16 @@ class KeepAliveTransport(_Pool):
                         raise
             if connection is None:
                 connection = self._connect(route, deadline)
-                connection.send(data, deadline)
+                early = connection.send(data, deadline, exchange)
                 written = True
-            response = connection.receive(exchange, deadline)
+            response = early or connection.receive(exchange, deadline)
         except BaseException as exc:
             if connection is not None:
                 connection.close()
             if isinstance(exc, _EXCHANGE_FAILURES):
                 raise _connection_error(exc, request.url, request.timeout, sent=written) from exc
             raise
-        if exchange.reusable:
+        if exchange.reusable and early is None:
             self._checkin(route.key, connection, epoch)
         else:
             connection.close()
@@ -3231,6 +3266,18 @@ class AsyncBotSessionClient(_BaseClient):
 
     async def _call(
         self, url: str, body: bytes, problem: Callable[[Any], Optional[str]], limit: Optional[float] = None
+    ) -> Any:
+        """Drive the core's plan; the error the call ends with leaves with no context. A loop may resume
+        this coroutine inside an except block of its own (PyPy's pure-Python Task does, with the
+        transport's exception): the masked error would otherwise carry the unmasked one along."""
+        try:
+            return await self._drive(url, body, problem, limit)
+        except ChatBotKitError as error:
+            error.__context__ = None
+            raise
+
+    async def _drive(
+        self, url: str, body: bytes, problem: Callable[[Any], Optional[str]], limit: Optional[float]
     ) -> Any:
         """Drive the core's plan with the transport (awaited, or in a worker thread) and asyncio.sleep."""
         import asyncio  # loaded by whoever awaits this (at the top it would cost every start-up 17-19 ms)
