@@ -2727,6 +2727,46 @@ def _wake(waiter: Any, *_: Any) -> None:
         waiter.set_result(None)
 
 
+def _timed_out() -> BaseException:
+    return socket.timeout("timed out")
+
+
+def _retrieved(task: Any) -> None:
+    """A task whose caller is gone: its exception retrieved, so that asyncio does not log it as lost."""
+    if not task.cancelled():
+        task.exception()
+
+
+async def _task_result(
+    loop: Any,
+    task: Any,
+    deadline: Optional[float],
+    timed_out: Callable[[], BaseException],
+    abandon: Callable[[Any], None] = _retrieved,
+) -> Any:
+    """*task*'s result, awaited through a future of ours, or ``timed_out()`` raised at *deadline* (the
+    loop's clock). Not the task itself, nor ``wait_for``, which before 3.11 returns a result that came as
+    its caller was cancelled, swallowing the cancellation: a cancellation always reaches the caller. A task
+    the caller gave up on is cancelled, and *abandon* is called with it once it ends."""
+    waiter = loop.create_future()
+    task.add_done_callback(functools.partial(_wake, waiter))
+    alarm = None if deadline is None else loop.call_at(deadline, _wake, waiter)
+    try:
+        await waiter
+    except BaseException:
+        task.cancel()
+        task.add_done_callback(abandon)
+        raise
+    finally:
+        if alarm is not None:
+            alarm.cancel()
+    if not task.done():
+        task.cancel()
+        task.add_done_callback(abandon)
+        raise timed_out()
+    return task.result()
+
+
 def _close_opened(task: Any) -> None:
     """A connection opened for a caller that is gone (cancelled, or past its deadline): closed."""
     if not task.cancelled() and task.exception() is None:
@@ -2826,19 +2866,7 @@ class AsyncKeepAliveTransport(_Pool):
         import asyncio  # loaded by whoever awaits this
 
         opening = asyncio.ensure_future(self._open(loop, route, deadline))
-        waiter = loop.create_future()
-        opening.add_done_callback(functools.partial(_wake, waiter))
-        alarm = None if deadline is None else loop.call_at(deadline, _expire, waiter)
-        try:
-            await waiter
-        except BaseException:
-            opening.cancel()
-            opening.add_done_callback(_close_opened)
-            raise
-        finally:
-            if alarm is not None:
-                alarm.cancel()
-        connection: _AsyncConnection = opening.result()
+        connection: _AsyncConnection = await _task_result(loop, opening, deadline, _timed_out, _close_opened)
         return connection
 
     async def _open(self, loop: Any, route: _Route, deadline: Optional[float]) -> _AsyncConnection:
@@ -3187,9 +3215,7 @@ def _advance(plan: Generator[Any, Any, Any], outcome: Any) -> Tuple[bool, Any]:
 
 async def _within(awaitable: Awaitable[_T], seconds: Optional[float]) -> _T:
     """*awaitable*'s result, or asyncio.TimeoutError after *seconds*: ``asyncio.timeout`` where there is one
-    (3.11 on). Before, not ``wait_for``, which returns the result of an awaitable that finished just as its
-    caller was cancelled, swallowing the cancellation: the awaitable runs as a task, awaited through a
-    future of ours, which a cancellation always reaches."""
+    (3.11 on); before, the awaitable runs as a task awaited by _task_result, not ``wait_for``."""
     import asyncio  # loaded by whoever awaits this
 
     if seconds is None:
@@ -3199,21 +3225,8 @@ async def _within(awaitable: Awaitable[_T], seconds: Optional[float]) -> _T:
         async with timeout(seconds):
             return await awaitable
     loop = asyncio.get_running_loop()
-    task = asyncio.ensure_future(awaitable)
-    waiter = loop.create_future()
-    task.add_done_callback(functools.partial(_wake, waiter))
-    alarm = loop.call_later(seconds, _wake, waiter)
-    try:
-        await waiter
-    except BaseException:
-        task.cancel()
-        raise
-    finally:
-        alarm.cancel()
-    if not task.done():
-        task.cancel()
-        raise asyncio.TimeoutError
-    return task.result()
+    result: _T = await _task_result(loop, asyncio.ensure_future(awaitable), loop.time() + seconds, asyncio.TimeoutError)
+    return result
 
 
 def _digest(plan: Generator[Any, Any, Any], outcome: Any, loop: Any, future: Any) -> None:
