@@ -67,7 +67,7 @@ from typing import (
     cast,
 )
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 __license__ = "MIT"
 
 __all__ = [
@@ -76,6 +76,8 @@ __all__ = [
     "APITimeoutError",
     "AsyncBotSessionClient",
     "AsyncKeepAliveTransport",
+    "AuthenticationError",
+    "BadRequestError",
     "BotSessionClient",
     "BotSessionCreateRequest",
     "BotSessionCreateResponse",
@@ -83,12 +85,18 @@ __all__ = [
     "ChatBotKitClient",
     "ChatBotKitError",
     "ClientOptions",
+    "ConflictError",
     "EndpointRequest",
     "EndpointResponse",
     "HTTPRequest",
     "HTTPResponse",
+    "InternalServerError",
     "KeepAliveTransport",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
     "SessionEndpoint",
+    "UnprocessableEntityError",
     "UrllibTransport",
     "acreate_bot_session",
     "create_bot_session",
@@ -167,10 +175,18 @@ _CONTROL_ESCAPES = {ord(char): ("\\x%02x" if char < "\u0100" else "\\u%04x") % o
 # ---------------------------------------------------------------------------------------------------------
 # Errors
 #
-# ChatBotKitError             every error raised on purpose: message, code, attempts
-#  +-- APIError               the server answered with an error status, or with something not a session
-#  +-- APIConnectionError     the server could not be reached, or its answer could not be read
-#       +-- APITimeoutError   ... in the time given (timeout, total_timeout)
+# ChatBotKitError                    every error raised on purpose: message, code, attempts
+#  +-- APIError                      the server answered with an error status, or with something not a session
+#  |    +-- BadRequestError          400
+#  |    +-- AuthenticationError      401
+#  |    +-- PermissionDeniedError    403
+#  |    +-- NotFoundError            404 (its text names the URL called)
+#  |    +-- ConflictError            409
+#  |    +-- UnprocessableEntityError 422
+#  |    +-- RateLimitError           429
+#  |    +-- InternalServerError      500 to 599
+#  +-- APIConnectionError            the server could not be reached, or its answer could not be read
+#       +-- APITimeoutError          ... in the time given (timeout, total_timeout)
 # ---------------------------------------------------------------------------------------------------------
 
 
@@ -213,10 +229,11 @@ class APIError(ChatBotKitError):
 
     Raised for every non-2xx status (3xx included: redirects are never followed), for a 2xx whose body
     is not a session (``code="INVALID_RESPONSE"``) and for a body over the size limit
-    (``code="RESPONSE_TOO_LARGE"``). ``status`` is the HTTP status, ``url`` the request URL,
-    ``headers`` the response headers (case-insensitive), ``body`` the response text (its first 65,536
-    characters), and ``retry_after`` the delay in seconds the server asked for, or None. The client's
-    secret is masked as ``***`` in all of them.
+    (``code="RESPONSE_TOO_LARGE"``); the statuses most often branched on raise a subclass (drawn above).
+    ``status`` is the HTTP status, ``url`` the request URL, ``headers`` the response headers
+    (case-insensitive), ``body`` the response text (its first 65,536 characters), ``retry_after`` the
+    delay in seconds the server asked for, or None, and ``request_id`` the answer's ``X-Request-Id``
+    (what a support team asks for), or None. The client's secret is masked as ``***`` in all of them.
     """
 
     def __init__(
@@ -229,6 +246,7 @@ class APIError(ChatBotKitError):
         headers: Optional[Mapping[str, str]] = None,
         body: str = "",
         retry_after: Optional[float] = None,
+        request_id: Optional[str] = None,
     ) -> None:
         super().__init__(message, code)
         self.status = status
@@ -236,12 +254,107 @@ class APIError(ChatBotKitError):
         self.headers: Mapping[str, str] = _Headers(headers or {})
         self.body = body
         self.retry_after = retry_after
+        self.request_id: Optional[str] = request_id or self.headers.get("x-request-id") or None
 
     def __str__(self) -> str:
-        return "%s (HTTP %d): %s" % (self.code, self.status, self.message)
+        answer = "HTTP %d" % self.status
+        if self.request_id:
+            answer += ", request id %s" % self.request_id
+        return "%s (%s): %s" % (self.code, answer, self.message)
 
     def __repr__(self) -> str:
-        return "%s(status=%d, code=%r, message=%r)" % (type(self).__name__, self.status, self.code, self.message)
+        return "%s(status=%d, code=%r, message=%r, request_id=%r)" % (
+            type(self).__name__,
+            self.status,
+            self.code,
+            self.message,
+            self.request_id,
+        )
+
+
+class BadRequestError(APIError):
+    """The server answered 400: the request was malformed or refused as given."""
+
+
+class AuthenticationError(APIError):
+    """The server answered 401: the secret is missing, wrong or revoked."""
+
+
+class PermissionDeniedError(APIError):
+    """The server answered 403: the secret may not open sessions for this bot (or run as this user)."""
+
+
+class NotFoundError(APIError):
+    """The server answered 404: no such bot, or no such path. Its text names the URL called, and says why
+    when the path kept its ``/api`` prefix on a host that is not ChatBotKit's (see ``_not_found_hint``)."""
+
+    def __str__(self) -> str:
+        return super().__str__() + _not_found_hint(self.url)
+
+
+class ConflictError(APIError):
+    """The server answered 409."""
+
+
+class UnprocessableEntityError(APIError):
+    """The server answered 422: the request was well-formed but its values were refused."""
+
+
+class RateLimitError(APIError):
+    """The server answered 429: too many requests; ``retry_after`` is the wait it asked for, if any."""
+
+
+class InternalServerError(APIError):
+    """The server answered with a status from 500 to 599."""
+
+
+_STATUS_ERRORS: Mapping[int, Type[APIError]] = MappingProxyType(
+    {
+        400: BadRequestError,
+        401: AuthenticationError,
+        403: PermissionDeniedError,
+        404: NotFoundError,
+        409: ConflictError,
+        422: UnprocessableEntityError,
+        429: RateLimitError,
+    }
+)
+
+
+def _status_error(status: int) -> Type[APIError]:
+    """The class of the APIError for an answer with *status*: a subclass for the statuses above, else APIError."""
+    return InternalServerError if 500 <= status <= 599 else _STATUS_ERRORS.get(status, APIError)
+
+
+def _too_large(status: int, headers: Mapping[str, str], limit: int, url: str) -> APIError:
+    """The error for a body over ``max_response_bytes``, raised by every transport as it reads past it."""
+    return _status_error(status)(
+        "the response body is larger than max_response_bytes (%d bytes); reading stopped there" % limit,
+        "RESPONSE_TOO_LARGE",
+        status=status,
+        url=url,
+        headers=headers,
+    )
+
+
+def _not_found_hint(url: str) -> str:
+    """What a 404's text adds: the URL called and, where the path kept the Node SDK's ``/api`` prefix on a
+    host that is not ChatBotKit's (a stub or a gateway written for ``/v1/...``), how to call it without."""
+    if not url:
+        return ""
+    hint = "; the URL called was %s" % url
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # a URL from a transport of the caller's own, say
+        return hint
+    if host != _OFFICIAL_HOST and parts.path.startswith("/api/"):
+        hint += (
+            " (on any host but %s the path keeps its /api prefix, as in the Node SDK; for a server that "
+            'serves /v1/..., pass endpoints={"/api/v1/bot/{botId}/session/create": "/v1/bot/{botId}/session/create"})'
+            % _OFFICIAL_HOST
+        )
+    return hint
 
 
 class APIConnectionError(ChatBotKitError):
@@ -451,6 +564,12 @@ class BotSessionCreateRequest(TypedDict, total=False):
     durationInSeconds: float
     messages: List[BotSessionMessage]
     meta: Dict[str, Any]
+
+
+# The default request, empty: a default of None would make the parameter Optional, and a type checker then
+# reports a misspelt key as a dict that is not "BotSessionCreateRequest | None" instead of naming the key.
+# None is still accepted at run time, as in 0.2.
+_NO_REQUEST = cast(BotSessionCreateRequest, _EMPTY)
 
 
 class _BotSessionCreateResponseRequired(TypedDict):
@@ -1281,8 +1400,9 @@ _STDERR_HANDLER_NAME = _LOGGER_NAME + ".stderr"
 
 
 def _log_to_stderr(level: int) -> None:
-    """Send the library's log records at *level* and above to stderr, one line each (``CHATBOTKIT_LOG``,
-    the command line's ``--verbose``). The records never hold the secret: URLs are masked like errors."""
+    """Show the library's log records at *level* and above, one line each (``CHATBOTKIT_LOG``, the command
+    line's ``--verbose``): on stderr, unless the program's own handlers show them (see ``_shown_elsewhere``).
+    The records never hold the secret: URLs and answers are masked like errors."""
     import logging  # only when asked for: see _logger
 
     logger = logging.getLogger(_LOGGER_NAME)
@@ -1291,12 +1411,38 @@ def _log_to_stderr(level: int) -> None:
         handler = logging.StreamHandler()
         handler.set_name(_STDERR_HANDLER_NAME)
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        handler.addFilter(lambda record: not _shown_elsewhere(logger, record))
         logger.addHandler(handler)
 
 
-# CHATBOTKIT_LOG=debug or info: the library's records go to stderr, with no code (as OPENAI_LOG does).
-if os.environ.get("CHATBOTKIT_LOG", "").strip().lower() in _LOG_LEVELS:
-    _log_to_stderr(_LOG_LEVELS[os.environ["CHATBOTKIT_LOG"].strip().lower()])
+def _shown_elsewhere(logger: Any, record: Any) -> bool:
+    """Whether a handler of the program's (on our logger, or on one it propagates to: ``basicConfig``'s on the
+    root) takes *record*: then that handler shows it, and our stderr line would print it a second time."""
+    current = logger
+    while current is not None:
+        for handler in current.handlers:
+            if handler.get_name() != _STDERR_HANDLER_NAME and record.levelno >= handler.level:
+                return True
+        if not current.propagate:
+            return False
+        current = current.parent
+    return False
+
+
+def _log_from_environment(value: str) -> None:
+    """``CHATBOTKIT_LOG``: debug or info shows the library's records with no code (as ``OPENAI_LOG`` does);
+    any other value but the empty one gets one line on stderr naming the accepted ones."""
+    name = value.strip().lower()
+    if name in _LOG_LEVELS:
+        _log_to_stderr(_LOG_LEVELS[name])
+    elif name and sys.stderr is not None:  # None under pythonw
+        sys.stderr.write(
+            "%s: CHATBOTKIT_LOG=%s is not one of %s; the library's records are not shown\n"
+            % (_LOGGER_NAME, _escape_control(repr(value)), ", ".join(_LOG_LEVELS))
+        )
+
+
+_log_from_environment(os.environ.get("CHATBOTKIT_LOG", ""))  # runs at import (the module's docstring lists all)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1320,6 +1466,12 @@ class _Clock(NamedTuple):
 
 
 _SYSTEM_CLOCK = _Clock(time.monotonic, time.time, random.random)  # jitter spreads retries: no secret  # nosec B311
+
+
+def _answer_name(response: HTTPResponse) -> str:
+    """An answer as the debug log names it: its status, and its request id when it has one."""
+    request_id = response.headers.get("x-request-id")
+    return "%d (request id %s)" % (response.status, request_id) if request_id else str(response.status)
 
 
 class _Core:
@@ -1387,7 +1539,7 @@ class _Core:
                 outcome = yield HTTPRequest("POST", url, self.headers, body, timeout)
                 made = attempt + 1
                 if isinstance(outcome, HTTPResponse):
-                    self._log_attempt(url, str(outcome.status), clock.monotonic() - started, attempt)
+                    self._log_attempt(url, _answer_name(outcome), clock.monotonic() - started, attempt)
                     if 200 <= outcome.status < 300:
                         return self._decoded(outcome, url, problem)
                     error: ChatBotKitError = self._api_error(outcome, url, clock.wall())
@@ -1443,7 +1595,7 @@ class _Core:
             logger.debug(
                 "POST %s -> %s in %.1f ms (attempt %d of %d)",
                 self.secrecy.masked_line(url),
-                outcome,
+                self.secrecy.masked_line(outcome),
                 seconds * 1000.0,
                 attempt + 1,
                 self.options.retries + 1,
@@ -1479,7 +1631,7 @@ class _Core:
         self, response: HTTPResponse, url: str, message: str, code: str, retry_after: Optional[float] = None
     ) -> APIError:
         """An APIError for *response*, masked like every error that leaves the library."""
-        error = APIError(
+        error = _status_error(response.status)(
             message,
             code,
             status=response.status,
@@ -1755,13 +1907,7 @@ class _HTTP11Exchange:
         self._received += count
         if self._received > self._limit:
             status, headers, _ = cast(Tuple[int, _Headers, bool], self.head)
-            raise APIError(
-                "the response body is larger than max_response_bytes (%d bytes); reading stopped there" % self._limit,
-                "RESPONSE_TOO_LARGE",
-                status=status,
-                url=self._url,
-                headers=headers,
-            )
+            raise _too_large(status, headers, self._limit, self._url)
 
     def _closed(self) -> Optional[HTTPResponse]:
         """The server closed the connection: the end of a close-delimited body, or a broken exchange."""
@@ -1916,7 +2062,7 @@ def _read_body(response: http.client.HTTPResponse, limit: int, url: str) -> byte
             raise http.client.HTTPException(str(why)) from None
     if response.length is not None:  # http.client's reading of Content-Length (None when chunked or absent)
         if response.length > limit:
-            raise _too_large(response, limit, url)
+            raise _too_large(response.status, _Headers.received(response.headers), limit, url)
         return response.read()
     chunks: List[bytes] = []
     total = 0
@@ -1926,18 +2072,8 @@ def _read_body(response: http.client.HTTPResponse, limit: int, url: str) -> byte
             return b"".join(chunks)
         total += len(chunk)
         if total > limit:
-            raise _too_large(response, limit, url)
+            raise _too_large(response.status, _Headers.received(response.headers), limit, url)
         chunks.append(chunk)
-
-
-def _too_large(response: http.client.HTTPResponse, limit: int, url: str) -> APIError:
-    return APIError(
-        "the response body is larger than max_response_bytes (%d bytes); reading stopped there" % limit,
-        "RESPONSE_TOO_LARGE",
-        status=response.status,
-        url=url,
-        headers=_Headers.received(response.headers),
-    )
 
 
 # What an exchange on the wire can raise: the network (OSError, timeouts and TLS included), HTTP framing
@@ -3273,7 +3409,7 @@ class AsyncBotSessionClient(_BaseClient):
         """Close the transport this client (or the client it was extended from) made; see ``close()``."""
         self.close()
 
-    async def create(self, bot_id: str, request: Optional[BotSessionCreateRequest] = None) -> BotSessionCreateResponse:
+    async def create(self, bot_id: str, request: BotSessionCreateRequest = _NO_REQUEST) -> BotSessionCreateResponse:
         """Create a session for bot *bot_id*; see ``create_bot_session`` for *request*, result and errors."""
         return await acreate_bot_session(self, bot_id, request)
 
@@ -3360,7 +3496,7 @@ class AsyncBotSessionClient(_BaseClient):
 
 
 def create_bot_session(
-    client: ChatBotKitClient, bot_id: str, request: Optional[BotSessionCreateRequest] = None
+    client: ChatBotKitClient, bot_id: str, request: BotSessionCreateRequest = _NO_REQUEST
 ) -> BotSessionCreateResponse:
     """Create a session for bot *bot_id* and return it: ``{id, conversationId, token, expiresAt, ...}``.
 
@@ -3378,7 +3514,7 @@ def create_bot_session(
 async def acreate_bot_session(
     client: AsyncBotSessionClient,
     bot_id: str,
-    request: Optional[BotSessionCreateRequest] = None,
+    request: BotSessionCreateRequest = _NO_REQUEST,
 ) -> BotSessionCreateResponse:
     """The asyncio form of ``create_bot_session``, for an ``AsyncBotSessionClient``."""
     if not isinstance(client, AsyncBotSessionClient):
@@ -3392,7 +3528,7 @@ class BotSessionClient(ChatBotKitClient):
 
     __slots__ = ()
 
-    def create(self, bot_id: str, request: Optional[BotSessionCreateRequest] = None) -> BotSessionCreateResponse:
+    def create(self, bot_id: str, request: BotSessionCreateRequest = _NO_REQUEST) -> BotSessionCreateResponse:
         """Create a session for bot *bot_id*; see ``create_bot_session`` for *request*, result and errors."""
         return create_bot_session(self, bot_id, request)
 
@@ -3833,6 +3969,8 @@ class _EndpointRules:
         if error is not None:
             line["errorType"] = type(error).__name__
             line["attempts"] = getattr(error, "attempts", None)
+            if isinstance(error, APIError) and error.request_id:
+                line["requestId"] = self.secrecy.masked_line(error.request_id)
         try:
             self.log(json.dumps(line))
         except Exception:  # a failing log must not turn an answer into a crash  # nosec B110

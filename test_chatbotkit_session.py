@@ -9,6 +9,7 @@ Lambda runtime client, the frameworks, Chromium, h11) are in test_peers.py, whic
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import email.utils
 import gc
@@ -17,6 +18,7 @@ import http.server
 import io
 import json
 import os
+import pickle
 import re
 import shutil
 import socket
@@ -330,6 +332,28 @@ def clean_env(**extra: str) -> Dict[str, str]:
     }
     env.update(extra)
     return env
+
+
+def run_cli(*argv: str, **environ: str) -> Tuple[int, str, str]:
+    """The command line run in this process with *environ* as its environment: (status, stdout, stderr)."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        status = cbk._run_cli(list(argv), environ)
+    return status, stdout.getvalue(), stderr.getvalue()
+
+
+def run_python(
+    code: str, *args: str, env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run *code* with this interpreter in a child process (beside the module, unless *cwd* says otherwise)."""
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=cwd or str(HERE),
+        env=clean_env() if env is None else env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def run_exchange(data: bytes, *, limit: int = 1 << 20, step: int = 0) -> Tuple[cbk.HTTPResponse, bool]:
@@ -783,11 +807,11 @@ def early_hints(index: int, request: bytes) -> bytes:
     return token_answer(index, request, hints)
 
 
-def every_transport(server: Any) -> List[Tuple[str, Callable[[str], Any], Callable[[], None]]]:
+def every_transport(server: Any, **extra: Any) -> List[Tuple[str, Callable[[str], Any], Callable[[], None]]]:
     """(name, create(bot) -> session, close) for each client kind and each transport of the library."""
-    pool = cbk.KeepAliveTransport(ssl_context=client_tls_context())
+    pool = cbk.KeepAliveTransport(ssl_context=client_tls_context(), **extra)
     kinds: List[Tuple[str, Any]] = [("UrllibTransport", None), ("KeepAliveTransport", pool)]
-    options = dict(secret=SECRET, base_url=server.url, retries=0, timeout=5, ssl_context=client_tls_context())
+    options = dict(secret=SECRET, base_url=server.url, retries=0, timeout=5, ssl_context=client_tls_context(), **extra)
     made = []
     for name, transport in kinds:
         client = cbk.BotSessionClient(transport=transport, **options)
@@ -2019,7 +2043,10 @@ class TestExceptionTypes(unittest.TestCase):
         self.assertEqual(error.url, "https://api.chatbotkit.com/v1/bot/bot/session/create")
         self.assertEqual(json.loads(error.body), {"code": "NOT_FOUND", "message": "Bot not found"})
         self.assertEqual(error.headers["content-type"], "application/json")
-        self.assertEqual(str(error), "NOT_FOUND (HTTP 404): Bot not found")
+        self.assertEqual(
+            str(error),
+            "NOT_FOUND (HTTP 404): Bot not found; the URL called was https://api.chatbotkit.com/v1/bot/bot/session/create",
+        )
 
     def test_non_json_bodies_use_the_status_table(self) -> None:
         for status, code in [
@@ -2213,7 +2240,7 @@ class TestExceptionTypes(unittest.TestCase):
         self.assertEqual(out.returncode, 1, out.stderr)
         self.assertEqual(out.stderr.count("\n"), 1, out.stderr)
         self.assertIn("INVALID_RESPONSE", out.stderr)
-        status, _, err = TestCommandLine.run_cli(self, "bot", "--duration", "1" + "0" * 400, "--dry-run")  # type: ignore[arg-type]
+        status, _, err = run_cli("bot", "--duration", "1" + "0" * 400, "--dry-run")
         self.assertEqual(status, 2)
         self.assertIn("--duration must be a finite number", err)
 
@@ -2268,6 +2295,200 @@ class TestExceptionTypes(unittest.TestCase):
             with self.assertRaises(cbk.APIError) as caught:
                 future.result(timeout=60)
         self.assertEqual((caught.exception.status, caught.exception.retry_after), (429, 1.5))
+
+
+class TestErrorsPeopleRead(unittest.TestCase):
+    """What a person reads when a call fails: a class per status family, the request id, the URL of a 404
+    (and why it has /api), on the error, the command line's line, the debug log and the endpoint's log."""
+
+    FAMILIES = (
+        (400, "BadRequestError"),
+        (401, "AuthenticationError"),
+        (403, "PermissionDeniedError"),
+        (404, "NotFoundError"),
+        (409, "ConflictError"),
+        (422, "UnprocessableEntityError"),
+        (429, "RateLimitError"),
+        (500, "InternalServerError"),
+        (503, "InternalServerError"),
+        (599, "InternalServerError"),
+        (402, "APIError"),
+        (418, "APIError"),
+        (302, "APIError"),
+    )
+
+    def test_each_status_family_raises_its_class_from_every_client_and_keeps_it_when_copied(self) -> None:
+        def answer(handler: Any, record: Recorded) -> None:
+            status = int(record.path.split("/")[4])  # /api/v1/bot/<status>/session/create
+            json_reply(handler, status, {"message": "said %d" % status}, [("X-Request-Id", "req_%d" % status)])
+
+        with LoopbackServer(answer) as server:
+            kinds = every_transport(server)
+            try:
+                for status, name in self.FAMILIES:
+                    for kind, create, _ in kinds:
+                        with self.subTest(status=status, client=kind):
+                            with self.assertRaises(cbk.APIError) as caught:
+                                create(str(status))
+                            error = caught.exception
+                            self.assertIs(type(error), getattr(cbk, name))
+                            self.assertEqual(error.status, status)
+                            self.assertIn("said %d" % status, error.message)
+                            self.assertEqual(error.request_id, "req_%d" % status)
+                            for copied in (pickle.loads(pickle.dumps(error)), copy.deepcopy(error), copy.copy(error)):
+                                self.assertIs(type(copied), type(error))
+                                self.assertEqual(vars(copied), vars(error))
+            finally:
+                for _, _, close in kinds:
+                    close()
+        for _, name in self.FAMILIES:
+            self.assertIn(name, cbk.__all__)
+        self.assertTrue(issubclass(cbk.RateLimitError, cbk.APIError) and issubclass(cbk.APIError, cbk.ChatBotKitError))
+
+    def test_a_body_over_the_limit_keeps_its_status_class(self) -> None:
+        big = b'{"message": "' + b"x" * 4096 + b'"}'
+        with LoopbackServer(lambda handler, record: reply(handler, 503, big)) as server:
+            for kind, create, close in every_transport(server, max_response_bytes=1024):
+                with self.subTest(client=kind):
+                    try:
+                        with self.assertRaises(cbk.InternalServerError) as caught:
+                            create("b")
+                    finally:
+                        close()
+                    self.assertEqual((caught.exception.status, caught.exception.code), (503, "RESPONSE_TOO_LARGE"))
+
+    def test_the_request_id_is_on_the_error_its_text_and_its_repr_masked_and_on_one_line(self) -> None:
+        cases = [
+            ({"X-Request-Id": "req_7Hq2"}, "req_7Hq2"),
+            ({"x-request-id": "req_" + SECRET}, "req_***"),
+            ({"X-Request-Id": "req\x1b[31mred"}, "req\\x1b[31mred"),
+            ({"X-Request-Id": ""}, None),
+            ({}, None),
+        ]
+        for headers, shown in cases:
+            with self.subTest(headers=headers):
+                transport = FakeTransport(cbk.HTTPResponse(401, headers, b'{"message": "bad key"}'))
+                client = cbk.BotSessionClient(secret=SECRET, transport=transport, retries=0)
+                with self.assertRaises(cbk.AuthenticationError) as caught:
+                    client.create("b")
+                error = caught.exception
+                self.assertEqual(error.request_id, shown)
+                expected = "NOT_AUTHENTICATED (HTTP 401%s): bad key" % (", request id " + shown if shown else "")
+                self.assertEqual(str(error), expected)
+                self.assertIn("request_id=%r" % shown, repr(error))
+
+    def test_the_debug_log_line_of_the_attempt_names_the_request_id(self) -> None:
+        answers = [
+            json_response(429, {"message": "slow down"}, {"X-Request-Id": "req_a" + SECRET}),
+            cbk.HTTPResponse(200, {"X-Request-Id": "req_b"}, json.dumps(SESSION).encode()),
+        ]
+        with self.assertLogs("chatbotkit_session", level="DEBUG") as logs:
+            cbk.BotSessionClient(secret=SECRET, transport=FakeTransport(*answers), retry_delay=0).create("b")
+        attempts = [line for line in logs.output if line.startswith("DEBUG")]
+        self.assertIn("-> 429 (request id req_a***) in ", attempts[0])
+        self.assertIn("-> 200 (request id req_b) in ", attempts[1])
+
+    def test_the_command_line_error_line_has_the_request_id_and_a_404_its_url_and_the_hint(self) -> None:
+        def answer(handler: Any, record: Recorded) -> None:
+            if record.path.startswith("/api/"):
+                json_reply(handler, 404, {"message": "Not Found"}, [("X-Request-Id", "req_404")])
+            else:
+                session_app(handler, record)
+
+        with LoopbackServer(answer) as server:
+            status, _, err = run_cli(
+                "bot1", CHATBOTKIT_API_SECRET=SECRET, CHATBOTKIT_API_BASE_URL=server.url + "/" + SECRET
+            )
+            url = server.url + "/api/v1/bot/bot1/session/create"
+            self.assertEqual(status, 1)
+            self.assertEqual(err.count("\n"), 1, err)
+            self.assertTrue(
+                err.startswith(
+                    "chatbotkit-session: error: NOT_FOUND (HTTP 404, request id req_404): Not Found; "
+                    "the URL called was %s (on any host but api.chatbotkit.com the path keeps its /api prefix" % url
+                ),
+                err,
+            )
+            self.assertTrue(err.endswith("(1 attempt)\n"), err)
+            # The hint's advice works: the same server, the operation mapped to /v1/...
+            hinted = make_client(
+                server, endpoints={"/api/v1/bot/{botId}/session/create": "/v1/bot/{botId}/session/create"}
+            )
+            self.assertEqual(hinted.create("bot1")["id"], "ses_1")
+            self.assertEqual(server.requests[-1].path, "/v1/bot/bot1/session/create")
+
+    def test_a_404_names_its_url_masked_and_hints_only_where_the_prefix_is_the_likely_cause(self) -> None:
+        cases = [
+            ("http://127.0.0.1:9/", {}, "http://127.0.0.1:9/api/v1/bot/b/session/create", True),
+            ("https://api.chatbotkit.com", {}, "https://api.chatbotkit.com/v1/bot/b/session/create", False),
+            (
+                "http://127.0.0.1:9/",
+                {"/api/v1/bot/{botId}/session/create": "/gw/" + SECRET},
+                "http://127.0.0.1:9/gw/***",
+                False,
+            ),
+        ]
+        for base_url, endpoints, url, hinted in cases:
+            with self.subTest(base_url=base_url, endpoints=endpoints):
+                transport = FakeTransport(json_response(404, {"message": "Not Found"}))
+                client = cbk.BotSessionClient(
+                    secret=SECRET, base_url=base_url, endpoints=endpoints, transport=transport, retries=0
+                )
+                with self.assertRaises(cbk.NotFoundError) as caught:
+                    client.create("b")
+                text = str(caught.exception)
+                self.assertIn("; the URL called was %s" % url, text)
+                self.assertEqual("keeps its /api prefix" in text, hinted)
+                self.assertNotIn(SECRET, text)
+                self.assertEqual(caught.exception.message, "Not Found")  # the server's words, unchanged
+        self.assertEqual(str(cbk.NotFoundError("gone", "NOT_FOUND", status=404)), "NOT_FOUND (HTTP 404): gone")
+
+    def test_the_endpoints_log_line_carries_the_request_id_and_the_class(self) -> None:
+        limited = json_response(429, {"message": "slow down"}, {"X-Request-Id": "req_9" + SECRET})
+        endpoint, lines, _ = endpoint_for(FakeTransport(limited))
+        answer = endpoint.handle("POST", {"Origin": SHOP, **JSON_POST}, b"{}")
+        self.assertEqual(answer.status, 502)
+        logged = json.loads(lines[-1])
+        self.assertEqual((logged["requestId"], logged["errorType"]), ("req_9***", "RateLimitError"))
+        self.assertIn("request id req_9***", logged["error"])
+        self.assertNotIn("req_9", answer.body.decode())  # the page is told less than the log
+
+    def test_chatbotkit_log_prints_each_record_once_however_the_program_configured_logging(self) -> None:
+        program = (
+            "import logging, sys\n"
+            "if sys.argv[1] == 'before': logging.basicConfig()\n"
+            "import chatbotkit_session as c\n"
+            "if sys.argv[1] == 'after': logging.basicConfig()\n"
+            "if sys.argv[1] == 'own': logging.getLogger('chatbotkit_session').addHandler(logging.StreamHandler())\n"
+            "answers = [c.HTTPResponse(503, {}, b'{}'), c.HTTPResponse(200, {}, %r)]\n"
+            "transport = lambda request: answers.pop(0)\n"
+            "c.BotSessionClient(secret='s', transport=transport, retry_delay=0).create('b')\n"
+        ) % json.dumps(SESSION).encode()
+        runs = {
+            name: run_python(program, name, env=clean_env(CHATBOTKIT_LOG="debug"))
+            for name in ("none", "before", "after", "own")
+        }
+        for name, out in runs.items():
+            with self.subTest(configured=name):
+                self.assertEqual(out.returncode, 0, out.stderr)
+                lines = out.stderr.splitlines()
+                self.assertEqual(len([line for line in lines if "-> 503 in" in line]), 1, out.stderr)
+                self.assertEqual(len([line for line in lines if "retrying POST" in line]), 1, out.stderr)
+                self.assertEqual(len([line for line in lines if "-> 200 in" in line]), 1, out.stderr)
+
+    def test_an_unknown_chatbotkit_log_value_is_one_warning_naming_the_accepted_ones(self) -> None:
+        for value, warned in [("verbose", True), ("DEBUG", False), ("", False), (" info ", False)]:
+            with self.subTest(value=value):
+                out = run_python("import chatbotkit_session", env=clean_env(CHATBOTKIT_LOG=value))
+                self.assertEqual(out.returncode, 0, out.stderr)
+                if warned:
+                    self.assertEqual(
+                        out.stderr,
+                        "chatbotkit_session: CHATBOTKIT_LOG='verbose' is not one of debug, info; "
+                        "the library's records are not shown\n",
+                    )
+                else:
+                    self.assertEqual(out.stderr, "")
 
 
 class TestSecrecy(unittest.TestCase):
@@ -3855,11 +4076,7 @@ class TestFork(unittest.TestCase):
 
 
 class TestCommandLine(unittest.TestCase):
-    def run_cli(self, *argv: str, **environ: str) -> Tuple[int, str, str]:
-        stdout, stderr = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-            status = cbk._run_cli(list(argv), environ)
-        return status, stdout.getvalue(), stderr.getvalue()
+    run_cli = staticmethod(run_cli)
 
     def test_dry_run_prints_the_request_without_network_or_secret(self) -> None:
         status, out, err = self.run_cli(
@@ -4071,6 +4288,7 @@ class TestCommandLine(unittest.TestCase):
         )
         self.assertEqual(quiet.returncode, 0)
         self.assertNotIn("DEBUG", quiet.stderr)
+        self.assertEqual(quiet.stderr.count("CHATBOTKIT_LOG='verbose' is not one of debug, info"), 1, quiet.stderr)
 
     def test_entry_points_report_the_version(self) -> None:
         for argv in ([str(MODULE_FILE), "--version"], ["-m", "chatbotkit_session", "--version"]):

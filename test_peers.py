@@ -1080,8 +1080,8 @@ class TestContract(unittest.TestCase):
                     problems.append("rejected locally but the contract accepts: %r" % (request,))
             except cbk.APIError as error:
                 rejected_by_server += 1
-                if error.status != 422:
-                    problems.append("server said %d for %r" % (error.status, request))
+                if error.status != 422 or type(error) is not cbk.UnprocessableEntityError:
+                    problems.append("server said %d (%s) for %r" % (error.status, type(error).__name__, request))
             else:
                 accepted += 1
                 self.assert_session(session)

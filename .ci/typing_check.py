@@ -6,7 +6,8 @@ Run with a Python that has mypy and jedi installed:
 ROOT is the repository, WHEEL the built wheel, PYRIGHT the pyright command. For each layout (the wheel
 installed in a fresh venv, the file vendored as yourapp/_vendor/chatbotkit_session.py, the file beside
 the script) it checks a correct program (no error allowed) and a faulty one (each line marked
-"# mistake" must get an error, and no other line may), under mypy --strict and pyright in strict mode.
+"# mistake" must get an error, and no other line may; a line marked "names KEY" must get an error whose
+text names KEY), under mypy --strict and pyright in strict mode.
 Then Jedi must infer create()'s result as the response TypedDict and complete its keys. Prints a table;
 exits 1 on any failure.
 """
@@ -51,16 +52,20 @@ ids: List[str] = [again["id"], again["conversationId"]]
 pooled = BotSessionClient(secret="sk", transport=KeepAliveTransport())
 payload: Dict[str, Any] = json.loads('{{"durationInSeconds": 600}}')  # a dict built at run time
 dynamic = client.create("bot_4", cast(BotSessionCreateRequest, payload))
+bare = client.create("bot_5")  # no request: valid
+bare_function = create_bot_session(client, "bot_5")
 
 
 async def handler() -> str:
     aclient = AsyncBotSessionClient(secret="sk").extend(total_timeout=2.5)
     answer = await aclient.create("bot_3", {{"messages": [{{"type": "user", "text": "Hi"}}]}})
     again = await acreate_bot_session(aclient, "bot_3", {{"durationInSeconds": 60.5}})
-    return answer["token"] + again["token"]
+    bare = await aclient.create("bot_3")
+    bare_function = await acreate_bot_session(aclient, "bot_3")
+    return answer["token"] + again["token"] + bare["token"] + bare_function["token"]
 
 
-print(token, expires, ids, pooled, asyncio.run(handler()))
+print(token, expires, ids, pooled, bare, bare_function, asyncio.run(handler()))
 """
 
 FAULTY = """\
@@ -77,7 +82,8 @@ token = session["tokne"]  # mistake: a misspelt response key
 other = client.create(123)  # mistake: an int bot id
 extended: BotSessionClient = client.extend(retries=1)
 same_class: AsyncBotSessionClient = client.extend(retries=1)  # mistake: extend returns the receiver's type
-bad_key = client.create("bot", {{"durationInSecs": 60}})  # mistake: a misspelt request key
+bad_key = client.create("bot", {{"durationInSecs": 60}})  # mistake: a misspelt request key, names durationInSecs
+bad_key_function = create_bot_session(client, "bot", {{"durationInSec": 60}})  # mistake: names durationInSec
 bad_message = client.create("bot", {{"messages": [{{"type": "user", "txt": "Hi"}}]}})  # mistake: a misspelt message key
 bad_value = client.create("bot", {{"durationInSeconds": "3600"}})  # mistake: a wrongly typed request field
 bad_function = create_bot_session(client, "bot", {{"meta": 1}})  # mistake: a wrongly typed field, function form
@@ -85,7 +91,8 @@ bad_function = create_bot_session(client, "bot", {{"meta": 1}})  # mistake: a wr
 
 async def later() -> None:
     aclient = AsyncBotSessionClient(secret="sk")
-    await aclient.create("bot", {{"durationInSecs": 60}})  # mistake: a misspelt request key, asyncio
+    await aclient.create("bot", {{"durationInSecs": 60}})  # mistake: asyncio, names durationInSecs
+    await acreate_bot_session(aclient, "bot", {{"metas": {{}}}})  # mistake: asyncio function form, names metas
     await acreate_bot_session(aclient, "bot", {{"messages": [{{"text": "Hi"}}]}})  # mistake: a message without type
 """
 
@@ -107,6 +114,31 @@ def error_lines(output: str) -> Set[Tuple[str, int]]:
 
 def mistake_lines(text: str) -> Set[int]:
     return {number for number, line in enumerate(text.splitlines(), 1) if "# mistake" in line}
+
+
+def named_keys(text: str) -> Dict[int, str]:
+    """Line -> the key its error must name, for each mistake marked "names KEY"."""
+    named = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        match = re.search(r"# mistake.*names (\w+)", line)
+        if match:
+            named[number] = match.group(1)
+    return named
+
+
+def error_texts(output: str, file_name: str) -> Dict[int, str]:
+    """Line -> the text of the errors reported there (pyright continues a message on indented lines)."""
+    texts: Dict[int, str] = {}
+    line = 0
+    for row in output.splitlines():
+        match = re.match(r"^\s*(\S+?\.py):(\d+)(?::\d+)?(?::| -) ", row)
+        if match:
+            line = int(match.group(2)) if os.path.basename(match.group(1)) == file_name else 0
+        elif not row.startswith("  "):
+            line = 0
+        if line:
+            texts[line] = texts.get(line, "") + row.strip() + "\n"
+    return texts
 
 
 def lay_out(layout: str, root: str, wheel: str, folder: str) -> Tuple[str, str, str]:
@@ -167,12 +199,19 @@ def check_layout(layout: str, root: str, wheel: str, pyright: str) -> List[Tuple
             expected = mistake_lines(programs["faulty.py"])
             found = {line for name, line in errors if name == "faulty.py"}
             elsewhere = sorted((name, line) for name, line in errors if name != "faulty.py")
-            ok = not elsewhere and found == expected
+            texts = error_texts(output, "faulty.py")
+            unnamed = sorted(n for n, key in named_keys(programs["faulty.py"]).items() if key not in texts.get(n, ""))
+            ok = not elsewhere and found == expected and not unnamed
+            for number, key in sorted(named_keys(programs["faulty.py"]).items()):
+                if layout == LAYOUTS[-1]:
+                    print("%s, faulty.py line %d (%s):\n  %s" % (checker, number, key, texts.get(number, "").strip()))
             text = "%d errors on the correct program; %d of %d mistakes caught" % (
                 len([name for name, _ in elsewhere if name == "correct.py"]),
                 len(found & expected),
                 len(expected),
             )
+            if unnamed:
+                text += "; the key not named at lines %s" % unnamed
             if found - expected or elsewhere:
                 text += "; unexpected errors at %s" % ([("faulty.py", n) for n in sorted(found - expected)] + elsewhere)
             rows.append((layout, checker, text, ok))
