@@ -1468,12 +1468,6 @@ class _Clock(NamedTuple):
 _SYSTEM_CLOCK = _Clock(time.monotonic, time.time, random.random)  # jitter spreads retries: no secret  # nosec B311
 
 
-def _answer_name(response: HTTPResponse) -> str:
-    """An answer as the debug log names it: its status, and its request id when it has one."""
-    request_id = response.headers.get("x-request-id")
-    return "%d (request id %s)" % (response.status, request_id) if request_id else str(response.status)
-
-
 class _Core:
     """One client's calls, with no I/O: the request headers and URLs, the plan of a call, the mapping of
     every failure to a documented error (masked), and the log records.
@@ -1539,13 +1533,13 @@ class _Core:
                 outcome = yield HTTPRequest("POST", url, self.headers, body, timeout)
                 made = attempt + 1
                 if isinstance(outcome, HTTPResponse):
-                    self._log_attempt(url, _answer_name(outcome), clock.monotonic() - started, attempt)
+                    self._log_attempt(url, outcome, clock.monotonic() - started, attempt)
                     if 200 <= outcome.status < 300:
                         return self._decoded(outcome, url, problem)
                     error: ChatBotKitError = self._api_error(outcome, url, clock.wall())
                 else:
                     error = self._fail(outcome, url, timeout)
-                    self._log_attempt(url, "failed (%s)" % error.code, clock.monotonic() - started, attempt)
+                    self._log_attempt(url, error, clock.monotonic() - started, attempt)
                     if capped and isinstance(error, APITimeoutError):
                         raise self._deadline_error(url, total)
                 if not _should_retry(error, options.retry_timeout) or attempt + 1 == attempts:
@@ -1589,13 +1583,22 @@ class _Core:
                 self.options.retries + 1,
             )
 
-    def _log_attempt(self, url: str, outcome: str, seconds: float, attempt: int) -> None:
+    def _log_attempt(
+        self, url: str, outcome: Union[HTTPResponse, ChatBotKitError], seconds: float, attempt: int
+    ) -> None:
+        """The DEBUG line of an attempt: the answer's status and request id, or the failure's code (named only
+        when the line is logged: a call nobody logs pays for none of it)."""
         logger = self.log or _logger()
         if logger is not None and logger.isEnabledFor(10):  # logging.DEBUG
+            if isinstance(outcome, HTTPResponse):
+                request_id = outcome.headers.get("x-request-id")
+                said = "%d (request id %s)" % (outcome.status, request_id) if request_id else str(outcome.status)
+            else:
+                said = "failed (%s)" % outcome.code
             logger.debug(
                 "POST %s -> %s in %.1f ms (attempt %d of %d)",
                 self.secrecy.masked_line(url),
-                self.secrecy.masked_line(outcome),
+                self.secrecy.masked_line(said),
                 seconds * 1000.0,
                 attempt + 1,
                 self.options.retries + 1,
