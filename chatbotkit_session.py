@@ -8,18 +8,39 @@ It calls ``POST /v1/bot/{botId}/session/create``, which opens a conversation for
 short-lived token a browser widget can use. It is the Python counterpart of ``BotSessionClient`` in the
 official ``@chatbotkit/sdk`` for Node, made to be copied into a project as this single file, used where
 pip is not available (CPython 3.8 to 3.15, free-threaded builds included, and PyPy), or dropped beside an
-AWS Lambda handler. It has a synchronous client (``BotSessionClient``) and an asyncio one
-(``AsyncBotSessionClient``) on one core.
+AWS Lambda handler, where it is also the whole function.
 
 Home: not published anywhere yet; this file is the whole library and README.md in its distribution
 (``chatbotkit-session``) is its manual.
 Copyright (c) 2026 the chatbotkit_session authors.
 Licence: MIT (SPDX: MIT); the full text is in the LICENSE file of the distribution.
+
+The map. Five bands, each a run of sections under a ``# ====`` banner, each using only the bands above
+it: a reader who needs only the client stops at the end of band 1.
+
+1. The client. Constants; Errors; Wire types; Input checks; URLs; Options; Secrecy; JSON; The
+   createBotSession operation; The retry policy; Logging; The core (no I/O, given its clock); The
+   urllib transport; The synchronous client and create_bot_session.
+   Adds ``BotSessionClient``, ``ChatBotKitClient``, ``create_bot_session``, ``ClientOptions``,
+   ``UrllibTransport``, ``HTTPRequest``, ``HTTPResponse``, the session's TypedDicts and the errors.
+2. Kept-alive connections. The HTTP/1.1 exchange (no I/O); The pool rules; KeepAliveTransport.
+   Adds ``KeepAliveTransport``.
+3. asyncio. AsyncKeepAliveTransport; The asyncio client and acreate_bot_session.
+   Adds ``AsyncKeepAliveTransport``, ``AsyncBotSessionClient``, ``acreate_bot_session``.
+4. The web endpoint. The endpoint's decisions (no I/O); The endpoint's front doors.
+   Adds ``SessionEndpoint``, ``EndpointRequest``, ``EndpointResponse``, ``lambda_handler``.
+5. The command line. Adds ``main`` (``python chatbotkit_session.py --help``).
+
+What runs at import, besides definitions: ``_log_from_environment(os.environ.get("CHATBOTKIT_LOG"))``
+(Logging, band 1: shows the library's records on stderr when asked); ``os.register_at_fork(...)`` (The
+pool rules, band 2: pools and worker threads start afresh in a fork's child); and, only when AWS Lambda
+loaded this file as its handler (``_HANDLER``), ``SessionEndpoint.from_env()`` (band 4). Nothing else
+runs, connects or starts a thread until it is called.
 """
 
 from __future__ import annotations
 
-import _thread  # only for a lock: the threading module would cost start-up time
+import _thread  # to start worker threads without waiting for them, and for their lock (threading costs start-up)
 import base64
 import binascii
 import collections.abc
@@ -70,12 +91,11 @@ from typing import (
 __version__ = "0.3.0"
 __license__ = "MIT"
 
-__all__ = [
+__all__ = [  # noqa: RUF022 (grouped by band, as the map above; sorted within each band)
+    # 1. The client
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
-    "AsyncBotSessionClient",
-    "AsyncKeepAliveTransport",
     "AuthenticationError",
     "BadRequestError",
     "BotSessionClient",
@@ -86,56 +106,92 @@ __all__ = [
     "ChatBotKitError",
     "ClientOptions",
     "ConflictError",
-    "EndpointRequest",
-    "EndpointResponse",
     "HTTPRequest",
     "HTTPResponse",
     "InternalServerError",
-    "KeepAliveTransport",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
-    "SessionEndpoint",
     "UnprocessableEntityError",
     "UrllibTransport",
-    "acreate_bot_session",
     "create_bot_session",
+    # 2. Kept-alive connections
+    "KeepAliveTransport",
+    # 3. asyncio
+    "AsyncBotSessionClient",
+    "AsyncKeepAliveTransport",
+    "acreate_bot_session",
+    # 4. The web endpoint
+    "EndpointRequest",
+    "EndpointResponse",
+    "SessionEndpoint",
     "lambda_handler",
+    # 5. The command line
     "main",
 ]
+
+
+# =========================================================================================================
+# 1. The client: what BotSessionClient and create_bot_session need, and nothing else
+# =========================================================================================================
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Constants
 # ---------------------------------------------------------------------------------------------------------
 
+
 _DEFAULT_BASE_URL = "https://api.chatbotkit.com"
+
+
 _OFFICIAL_HOST = "api.chatbotkit.com"
+
+
 _USER_AGENT = "chatbotkit-session-python/%s (Python %d.%d)" % (
     __version__,
     sys.version_info[0],
     sys.version_info[1],
 )
+
+
 _LOGGER_NAME = "chatbotkit_session"
 
+
 _MAX_ERROR_BODY_CHARS = 64 * 1024  # how much of a failed response body APIError keeps (after masking)
+
+
 _MAX_ERROR_TEXT_CHARS = 2000  # how much of any other text of an error is kept (after masking)
+
+
 # A session is well under a kilobyte, and a megabyte also holds echoed messages. The cap also bounds
 # the time spent digesting the last answer after total_timeout's clock has run (about 0.2 s at the
 # worst for a megabyte of hostile JSON on the CI machine, where 16 MiB took seconds).
 _DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
+
+
 _READ_CHUNK_BYTES = 64 * 1024
-_SEND_WHOLE_BYTES = 256 * 1024  # KeepAliveTransport sends a request up to this size at once, a larger one in parts
+
+
 _MAX_BACKOFF_SECONDS = 8.0  # cap of our own exponential backoff
+
+
 _MAX_RETRY_AFTER_SECONDS = 60.0  # a server asking for a longer wait is not slept on: we raise at once
+
+
 # The longest timeout accepted: poll() takes milliseconds as a C int (about 24.8 days), and a socket
 # timeout past that overflows. A million seconds (11.6 days) is far beyond any sensible call.
 _MAX_TIMEOUT_SECONDS = 1e6
+
+
 _MAX_JSON_DEPTH = 64  # deeper answers are not sessions; it also keeps the json module clear of RecursionError
+
+
 _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-_ASYNC_WORKERS = 64  # threads an AsyncBotSessionClient may use at once for a synchronous transport
+
+
 # What http.client and urllib take for "the socket module's default timeout" (None would mean "none").
 _SOCKET_DEFAULT_TIMEOUT: Any = vars(socket)["_GLOBAL_DEFAULT_TIMEOUT"]
+
 
 # Codes for error responses whose body does not carry one (the table of @chatbotkit/fetch).
 _STATUS_CODES: Mapping[int, str] = MappingProxyType(
@@ -159,16 +215,29 @@ _STATUS_CODES: Mapping[int, str] = MappingProxyType(
     }
 )
 
+
 # Header values masked in every repr: they carry credentials.
 _SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"})
+
+
 # Headers the transport computes; a caller setting them would corrupt the message framing.
 _RESERVED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+
+
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
 _IPV6_LOOPBACK = bytes(15) + b"\x01"  # ::1 as inet_pton gives it
+
+
 _TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
 # Characters that could start a new line or move the cursor in a terminal or a log: escaped in every text
 # the library builds from what a server sent (C0, DEL, C1, and the Unicode line and paragraph separators).
 _CONTROL_CHARS = frozenset(map(chr, [*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029]))
+
+
 _CONTROL_ESCAPES = {ord(char): ("\\x%02x" if char < "\u0100" else "\\u%04x") % ord(char) for char in _CONTROL_CHARS}
 
 
@@ -321,14 +390,14 @@ _STATUS_ERRORS: Mapping[int, Type[APIError]] = MappingProxyType(
 )
 
 
-def _status_error(status: int) -> Type[APIError]:
+def _error_class(status: int) -> Type[APIError]:
     """The class of the APIError for an answer with *status*: a subclass for the statuses above, else APIError."""
     return InternalServerError if 500 <= status <= 599 else _STATUS_ERRORS.get(status, APIError)
 
 
 def _too_large(status: int, headers: Mapping[str, str], limit: int, url: str) -> APIError:
     """The error for a body over ``max_response_bytes``, raised by every transport as it reads past it."""
-    return _status_error(status)(
+    return _error_class(status)(
         "the response body is larger than max_response_bytes (%d bytes); reading stopped there" % limit,
         "RESPONSE_TOO_LARGE",
         status=status,
@@ -454,7 +523,7 @@ class _Headers(Mapping[str, str]):
         if wire is None:
             for name, value in self._items.values():
                 if not (isinstance(name, str) and name and _TOKEN_CHARS.issuperset(name)):
-                    raise ValueError("HTTPRequest.headers: %s is not a valid header name" % _shown(name)[:80])
+                    raise ValueError("HTTPRequest.headers: %s is not a valid header name" % _safe_repr(name)[:80])
                 if not isinstance(value, str) or "\r" in value or "\n" in value or "\x00" in value:
                     raise ValueError("HTTPRequest.headers[%r]: a value must be a string without CR, LF or NUL" % name)
             wire = self._wire = "".join("%s: %s\r\n" % pair for pair in self._items.values())
@@ -607,7 +676,7 @@ def _check_text(name: str, value: object, *, allow_empty: bool = True) -> str:
     return value
 
 
-def _shown(value: object) -> str:
+def _safe_repr(value: object) -> str:
     """repr(value) for an error message, even for an integer too long to write out."""
     try:
         return repr(value)
@@ -622,7 +691,7 @@ def _check_seconds(name: str, value: object, *, allow_zero: bool) -> float:
     if not (0 <= value <= _MAX_TIMEOUT_SECONDS) or (value == 0 and not allow_zero):  # NaN fails both tests
         raise ValueError(
             "%s must be a number of seconds %s 0 and at most %d, got %s"
-            % (name, ">=" if allow_zero else ">", _MAX_TIMEOUT_SECONDS, _shown(value))
+            % (name, ">=" if allow_zero else ">", _MAX_TIMEOUT_SECONDS, _safe_repr(value))
         )
     return float(value)
 
@@ -633,7 +702,7 @@ def _check_whole(name: str, value: object, low: int, high: Optional[int] = None)
         raise TypeError("%s must be an int, not %s" % (name, type(value).__name__))
     if value < low or (high is not None and value > high):
         limits = "at least %d" % low if high is None else "from %d to %d" % (low, high)
-        raise ValueError("%s must be %s, got %s" % (name, limits, _shown(value)))
+        raise ValueError("%s must be %s, got %s" % (name, limits, _safe_repr(value)))
     return value
 
 
@@ -666,11 +735,19 @@ def _checked_headers(headers: object) -> _Headers:
         raise TypeError("headers must be a mapping of names to values, not %s" % type(headers).__name__)
     for name, value in cast(Mapping[object, object], headers).items():
         if not isinstance(name, str) or not name or not set(name) <= _TOKEN_CHARS:
-            raise ValueError("headers: %s is not a valid header name" % _shown(name))
+            raise ValueError("headers: %s is not a valid header name" % _safe_repr(name))
         if name.lower() in _RESERVED_HEADERS:
             raise ValueError("headers: %r is set by the transport and cannot be overridden" % name)
         _check_text("headers[%r]" % name, value)
     return _Headers(cast(Mapping[str, str], headers))
+
+
+def _checked_method(method: str) -> str:
+    """*method* if it is an HTTP method token, else ValueError: every transport refuses a request line that
+    would not be one line (a transport wrapping ours can set anything) before any byte is sent."""
+    if method != "POST" and not (isinstance(method, str) and method and _TOKEN_CHARS.issuperset(method)):
+        raise ValueError("HTTPRequest.method must be an HTTP method token, got %s" % _safe_repr(method)[:40])
+    return method
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -964,7 +1041,7 @@ class ClientOptions:
         Header names merge case-insensitively (a later ``x-foo`` replaces an earlier ``X-Foo``). Every
         other option is replaced. The result is validated like any new options.
         """
-        return self._merged(_given(locals()))
+        return self._merged(_options_given(locals()))
 
     def _merged(self, changes: Dict[str, Any]) -> ClientOptions:
         if "headers" in changes:
@@ -1011,7 +1088,7 @@ class ClientOptions:
         raises ValueError naming the variable. An invalid value from the environment raises naming both
         the variable and the option.
         """
-        overrides = _given(locals())
+        overrides = _options_given(locals())
         if environ is None:
             environ = os.environ
         values: Dict[str, Any] = {}
@@ -1039,7 +1116,7 @@ class ClientOptions:
 _OPTION_NAMES = tuple(option.name for option in fields(ClientOptions))
 
 
-def _given(arguments: Mapping[str, Any]) -> Dict[str, Any]:
+def _options_given(arguments: Mapping[str, Any]) -> Dict[str, Any]:
     """The options among a function's *arguments* (its ``locals()``) that the caller gave."""
     return {name: arguments[name] for name in _OPTION_NAMES if arguments[name] is not _UNSET}
 
@@ -1135,6 +1212,8 @@ def _json_default(value: object) -> Any:
 
 # Compact, strict (no NaN or Infinity) and made once: json.dumps with options builds an encoder per call.
 _encode_json = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=_json_default).encode
+
+
 # One string as JSON, every non-ASCII character escaped: what _encode_json writes for it, at a tenth of the
 # cost of building an encoder (the web endpoint writes its few fields with it).
 _json_string = json.encoder.encode_basestring_ascii
@@ -1205,7 +1284,11 @@ _decode_json = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite
 
 
 _JSON_STRING = rb'"[^"\\]*(?:\\.[^"\\]*)*"'  # compiled (and cached by re) on first use: large answers only
+
+
 _NOT_BRACKETS = bytes(range(256)).translate(None, b"[]{}")
+
+
 _BRACKETS_AS_PARENTHESES = bytes.maketrans(b"[{]}", b"(())")
 
 
@@ -1241,6 +1324,7 @@ def _parse_answer(body: bytes) -> Tuple[Any, Optional[str]]:
 # ---------------------------------------------------------------------------------------------------------
 # The createBotSession operation: its path, headers, request body and answer
 # ---------------------------------------------------------------------------------------------------------
+
 
 _SESSION_PATH_TEMPLATE = "/api/v1/bot/{botId}/session/create"
 
@@ -1396,6 +1480,8 @@ def _logger() -> Any:
 
 
 _LOG_LEVELS: Mapping[str, int] = MappingProxyType({"debug": 10, "info": 20})  # logging.DEBUG, logging.INFO
+
+
 _STDERR_HANDLER_NAME = _LOGGER_NAME + ".stderr"
 
 
@@ -1449,10 +1535,48 @@ _log_from_environment(os.environ.get("CHATBOTKIT_LOG", ""))  # runs at import (t
 # The core: one call planned as a generator, given its clock and randomness; no I/O here
 # ---------------------------------------------------------------------------------------------------------
 
+
+# What an exchange on the wire can raise: the network (OSError, timeouts and TLS included), HTTP framing
+# (HTTPException), and framing so broken that http.client or io trip over it (ValueError: a negative
+# chunk size, an unparseable length). Each becomes an APIConnectionError.
+_EXCHANGE_FAILURES = (OSError, http.client.HTTPException, ValueError)
+
+
+def _connection_error(
+    exc: BaseException, url: str, timeout: Optional[float], *, sent: Optional[bool] = None
+) -> APIConnectionError:
+    """Map a network failure to APIConnectionError or APITimeoutError, naming host:port and the reason.
+
+    *sent* says whether the whole request may have been written before *exc* (None: judge by its kind;
+    only a refused connection and a name that does not resolve certainly come before sending). The
+    text may hold what the server sent (a malformed status line): the client masks and escapes it.
+    """
+    parts = urllib.parse.urlsplit(url)
+    where = "%s:%s" % (parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+    reason: BaseException = exc
+    while isinstance(reason, urllib.error.URLError) and isinstance(reason.reason, BaseException):
+        reason = reason.reason
+    if sent is None:
+        sent = not isinstance(reason, (ConnectionRefusedError, socket.gaierror))
+    if isinstance(reason, (socket.timeout, TimeoutError)):
+        return APITimeoutError("no complete answer from %s within %ss (timeout)" % (where, timeout), request_sent=sent)
+    if isinstance(reason, ssl.SSLError):
+        return APIConnectionError("TLS failure with %s: %s" % (where, reason), "TLS_ERROR", request_sent=sent)
+    detail = str(reason.reason) if isinstance(reason, urllib.error.URLError) else str(reason)
+    return APIConnectionError(
+        "cannot complete the exchange with %s: %s%s" % (where, type(reason).__name__, ": " + detail if detail else ""),
+        request_sent=sent,
+    )
+
+
 # What the core yields to a driver: a request to send (the driver sends back the HTTPResponse, or the
 # exception the transport raised) or a number of seconds to wait (the driver sends back None).
 _Step = Union[HTTPRequest, float]
+
+
 _Outcome = Union[HTTPResponse, BaseException, None]
+
+
 _Plan = Generator[_Step, _Outcome, Any]
 
 
@@ -1511,7 +1635,7 @@ class _Core:
         *limit* (seconds) bounds the whole call as ``total_timeout`` does, the shorter of the two applying:
         a caller with a deadline of its own (the web endpoint) passes it down rather than extend a client.
         It returns the decoded answer of a 2xx whose *problem* (a phrase, or None) is None, and raises
-        the error the call ends with: every failure passes ``_fail`` once, where it is masked and mapped.
+        the error the call ends with: every failure passes ``_transport_error`` once, where it is masked and mapped.
         """
         options = self.options
         total = options.total_timeout
@@ -1535,10 +1659,10 @@ class _Core:
                 if isinstance(outcome, HTTPResponse):
                     self._log_attempt(url, outcome, clock.monotonic() - started, attempt)
                     if 200 <= outcome.status < 300:
-                        return self._decoded(outcome, url, problem)
-                    error: ChatBotKitError = self._api_error(outcome, url, clock.wall())
+                        return self._checked_payload(outcome, url, problem)
+                    error: ChatBotKitError = self._answer_error(outcome, url, clock.wall())
                 else:
-                    error = self._fail(outcome, url, timeout)
+                    error = self._transport_error(outcome, url, timeout)
                     self._log_attempt(url, error, clock.monotonic() - started, attempt)
                     if capped and isinstance(error, APITimeoutError):
                         raise self._deadline_error(url, total)
@@ -1556,7 +1680,7 @@ class _Core:
             raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _fail(self, outcome: _Outcome, url: str, timeout: Optional[float]) -> ChatBotKitError:
+    def _transport_error(self, outcome: _Outcome, url: str, timeout: Optional[float]) -> ChatBotKitError:
         """The documented error for what a transport raised, masked; anything else is re-raised unchanged."""
         if isinstance(outcome, ChatBotKitError):
             return self.secrecy.masked_error(outcome)
@@ -1604,7 +1728,7 @@ class _Core:
                 self.options.retries + 1,
             )
 
-    def _api_error(self, response: HTTPResponse, url: str, now: float) -> APIError:
+    def _answer_error(self, response: HTTPResponse, url: str, now: float) -> APIError:
         """The APIError for a non-2xx response (code and message from a JSON body when present)."""
         status = response.status
         code = _STATUS_CODES.get(status, "ERROR_%d" % status)
@@ -1619,22 +1743,22 @@ class _Core:
         if 300 <= status < 400:
             location = response.headers.get("location", "(no Location header)")
             message = "the server redirected to %s (%s); redirects are not followed" % (location, message)
-        return self._error(response, url, message, code, _retry_after(response.headers, now))
+        return self._masked_api_error(response, url, message, code, _retry_after(response.headers, now))
 
-    def _decoded(self, response: HTTPResponse, url: str, problem: Callable[[Any], Optional[str]]) -> Any:
+    def _checked_payload(self, response: HTTPResponse, url: str, problem: Callable[[Any], Optional[str]]) -> Any:
         payload, why = _parse_answer(response.body)
         if why is None:
             why = problem(payload)
         if why is None:
             return payload
         message = "the server answered %d but %s" % (response.status, why)
-        raise self._error(response, url, message, "INVALID_RESPONSE")
+        raise self._masked_api_error(response, url, message, "INVALID_RESPONSE")
 
-    def _error(
+    def _masked_api_error(
         self, response: HTTPResponse, url: str, message: str, code: str, retry_after: Optional[float] = None
     ) -> APIError:
         """An APIError for *response*, masked like every error that leaves the library."""
-        error = _status_error(response.status)(
+        error = _error_class(response.status)(
             message,
             code,
             status=response.status,
@@ -1646,311 +1770,58 @@ class _Core:
         return self.secrecy.masked_error(error)
 
 
+def _advance(plan: Generator[Any, Any, Any], outcome: Any) -> Tuple[bool, Any]:
+    """``plan.send(outcome)`` as (False, the next step) or (True, the call's result): a future cannot
+    carry StopIteration out of an executor."""
+    try:
+        return False, plan.send(outcome)
+    except StopIteration as done:
+        return True, done.value
+
+
 # ---------------------------------------------------------------------------------------------------------
-# The HTTP/1.1 exchange, with no I/O (h11's model, client side only)
+# The urllib transport: deadlines, addresses, and UrllibTransport (the default), bounded by its deadline
 # ---------------------------------------------------------------------------------------------------------
 
-# RFC 9112, as strict as h11 is (which accepts a bare LF as a line end, as RFC 9112 section 2.2 allows).
-# A field value may hold any byte but NUL and white space between its visible parts (h11's reading, since
-# servers do send other control characters); obs-fold is refused, as RFC 9112 section 5.2 allows.
-_grammar_compiled: List[Tuple[re.Pattern[str], re.Pattern[str], re.Pattern[bytes], re.Pattern[bytes]]] = []
+
+def _deadline(timeout: Optional[float], now: float) -> Optional[float]:
+    """The moment a request's *timeout* (seconds, or None for none) runs out, on the clock that read *now*."""
+    return None if timeout is None else now + timeout
 
 
-def _grammar() -> Tuple[re.Pattern[str], re.Pattern[str], re.Pattern[bytes], re.Pattern[bytes]]:
-    """The status line, a header line, a chunk size line and the blank line, compiled on first use: 0.5 ms
-    at start-up (measured on 3.11) that a process using only the default transport never needs."""
-    if not _grammar_compiled:  # two threads may both compile: equal patterns, harmlessly
-        _grammar_compiled.append(
-            (
-                re.compile(r"HTTP/1\.([0-9]) ([0-9]{3})(?: [^\x00\n\r\x0b\x0c]*)?", re.ASCII),
-                re.compile(
-                    r"([-!#$%&'*+.^_`|~0-9a-zA-Z]+):[ \t]*((?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?)[ \t]*", re.ASCII
-                ),
-                re.compile(rb"([0-9A-Fa-f]{1,20})(?:;[^\n]*)?[ \t]*"),
-                re.compile(rb"\n\r?\n"),
-            )
-        )
-    return _grammar_compiled[0]
+def _time_left(deadline: Optional[float], now: float) -> Optional[float]:
+    """Seconds from *now* to *deadline* as a timeout to wait with: None for no deadline, and never below a
+    millisecond (a socket timeout of zero would mean "do not wait"). Every transport counts time this way."""
+    return None if deadline is None else max(deadline - now, 0.001)
 
 
-_MAX_HEAD_BYTES = 64 * 1024  # a status line and header section longer than this is not an answer
-_HEAD, _LENGTH_BODY, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS, _CLOSE_BODY, _DONE = range(8)
+def _addresses(host: str, port: int) -> List[Tuple[int, Tuple[Any, ...]]]:
+    """(family, address) pairs to try for *host*: a localhost name is loopback without asking DNS (RFC
+    6761), an IP address is itself, and a name is resolved (which no timeout bounds)."""
+    if _is_localhost_name(host):
+        return [(socket.AF_INET, ("127.0.0.1", port)), (socket.AF_INET6, ("::1", port))]
+    family = _ip_family(host)
+    if family is not None:
+        return [(family, (host, port))]
+    return [(info[0], info[4]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
 
 
-def _content_length_value(value: str) -> str:
-    """The one length a Content-Length field value gives (a list of equal values is one length), or
-    ValueError saying what is wrong with it: both transports frame bodies by this rule."""
-    values = {part.strip(" \t") for part in value.split(",")}
-    if len(values) != 1:
-        raise ValueError("conflicting Content-Length values")
-    length = values.pop()
-    if not length.isdigit() or not length.isascii():
-        raise ValueError("an invalid Content-Length %r" % value)
-    return length
-
-
-def _without_cr(line: str) -> str:
-    """A line split at LF without the one CR of its CRLF; any other CR stays, and makes the line invalid."""
-    return line[:-1] if line.endswith("\r") else line
-
-
-def _checked_method(method: str) -> str:
-    """*method* if it is an HTTP method token, else ValueError: every transport refuses a request line that
-    would not be one line (a transport wrapping ours can set anything) before any byte is sent."""
-    if method != "POST" and not (isinstance(method, str) and method and _TOKEN_CHARS.issuperset(method)):
-        raise ValueError("HTTPRequest.method must be an HTTP method token, got %s" % _shown(method)[:40])
-    return method
-
-
-class _HTTP11Exchange:
-    """One request and its response as bytes, with no I/O: ``request_bytes()`` is what to send; each
-    ``receive(data)`` consumes what arrived (``b""``: the server closed the connection) and returns the
-    final response once it is whole, else None.
-
-    Interim (1xx) answers are skipped; a body is framed by Content-Length, chunked coding (trailers
-    read and dropped) or the end of the connection. Anything RFC 9112 does not allow raises
-    APIConnectionError saying what was wrong; a body over *max_response_bytes* raises
-    ``APIError(code="RESPONSE_TOO_LARGE")``. Afterwards ``reusable`` tells whether the connection may carry
-    another request: an HTTP/1.1 answer (HTTP/1.0 closes, as h11 decides), framed by length or chunks,
-    without ``Connection: close`` and with no byte left over.
-    """
-
-    __slots__ = (
-        "_body",
-        "_buffer",
-        "_grammar",
-        "_limit",
-        "_need",
-        "_received",
-        "_started",
-        "_state",
-        "_tunnel",
-        "_url",
-        "_where",
-        "head",
-        "reusable",
-    )
-
-    def __init__(self, url: str, where: str, max_response_bytes: int, *, tunnel: bool = False) -> None:
-        self._url = url
-        self._tunnel = tunnel  # the answer to a CONNECT: a 2xx ends with its header section (RFC 9110 9.3.6)
-        self._where = where  # host:port, for messages
-        self._grammar = _grammar()
-        self._limit = max_response_bytes
-        self._buffer = b""
-        self._body: List[bytes] = []
-        self._received = 0  # body bytes so far
-        self._need = 0  # bytes the current length-framed part still needs
-        self._state = _HEAD
-        self._started = False  # whether any byte arrived
-        self.head: Optional[Tuple[int, _Headers, bool]] = None  # status, headers, keep-alive
-        self.reusable = False
-
-    @staticmethod
-    def request_bytes(request: HTTPRequest, host: str, target: str) -> bytes:
-        """The request as HTTP/1.1 bytes: the caller's headers, then Host and Content-Length. A method or a
-        header that would not be one line (a transport wrapping ours can set anything) raises ValueError
-        naming it, before any byte is sent."""
-        head = "%s %s HTTP/1.1\r\nHost: %s\r\n%sContent-Length: %d\r\n\r\n" % (
-            _checked_method(request.method),
-            target,
-            host,
-            cast(_Headers, request.headers).wire(),
-            len(request.body),
-        )
-        return head.encode("latin-1") + request.body
-
-    def receive(self, data: bytes) -> Optional[HTTPResponse]:
-        if not data:
-            return self._closed()
-        self._started = True
-        self._buffer = self._buffer + data if self._buffer else data
-        while True:
-            state = self._state
-            if state == _HEAD:
-                if not self._read_head():
-                    return None
-            elif state in (_LENGTH_BODY, _CHUNK_DATA):
-                buffer, need = self._buffer, self._need
-                if len(buffer) < need:
-                    self._body.append(buffer)
-                    self._buffer, self._need = b"", need - len(buffer)
-                    return None
-                self._body.append(buffer[:need])
-                self._buffer = buffer[need:]
-                self._state = _DONE if state == _LENGTH_BODY else _CHUNK_END
-            elif state in (_CHUNK_SIZE, _CHUNK_END):
-                if not self._read_chunk_line():
-                    return None
-            elif state == _TRAILERS:
-                if not self._read_trailers():
-                    return None
-            elif state == _CLOSE_BODY:
-                self._add_body(len(self._buffer))
-                self._body.append(self._buffer)
-                self._buffer = b""
-                return None
-            else:  # _DONE
-                return self._response()
-
-    def _read_head(self) -> bool:
-        buffer = self._buffer
-        status_line_pattern, header_line, _, blank_line = self._grammar
-        blank = blank_line.search(buffer)
-        if blank is None:
-            if len(buffer) > _MAX_HEAD_BYTES:
-                raise self._broken("a header section longer than %d bytes" % _MAX_HEAD_BYTES)
-            return False
-        end, cut = blank.start(), blank.end()
-        if end > _MAX_HEAD_BYTES:
-            raise self._broken("a header section longer than %d bytes" % _MAX_HEAD_BYTES)
-        self._buffer = buffer[cut:]
-        text = buffer[:end].decode("latin-1")
-        if "\n " in text or "\n\t" in text:  # refused before any line is read, whatever it continues
-            raise self._broken("obs-fold (a header line folded onto the next)")
-        lines = text.split("\n")
-        status_line = _without_cr(lines[0])
-        match = status_line_pattern.fullmatch(status_line)
-        if match is None:
-            raise self._broken("a malformed status line %r" % status_line)
-        status = int(match.group(2))
-        if status < 100:
-            raise self._broken("a status code below 100 in %r" % status_line)
-        pairs: List[Tuple[str, str]] = []
-        length: Optional[str] = None
-        chunked = close = False
-        for line in lines[1:]:
-            line = _without_cr(line)
-            field = header_line.fullmatch(line)
-            if field is None:
-                raise self._broken("a malformed header line %r" % line)
-            name, value = field.groups()
-            pairs.append((name, value))
-            key = name.lower()
-            if key == "content-length":
-                length = self._content_length(length, value)
-            elif key == "transfer-encoding":
-                if chunked or value.lower() != "chunked":
-                    raise self._broken("a Transfer-Encoding other than one 'chunked' (%r)" % value)
-                chunked = True
-            elif key == "connection":
-                close = close or "close" in [token.strip(" \t") for token in value.lower().split(",")]
-        if status < 200:
-            if status == 101:
-                raise self._broken("101 Switching Protocols, which was not asked for")
-            return True  # an interim answer: the final one follows
-        if chunked and length is not None:
-            raise self._broken("both Transfer-Encoding and Content-Length")
-        tunnel = self._tunnel and status < 300  # the tunnel is open: what follows is the tunnel's
-        framed = chunked or length is not None or status in (204, 304)
-        keep_alive = tunnel or (match.group(1) != "0" and framed and not close)
-        self.head = (status, _Headers.received(pairs), keep_alive)
-        if status in (204, 304) or tunnel:
-            self._state = _DONE
-        elif chunked:
-            self._state = _CHUNK_SIZE
-        elif length is not None:
-            self._need = int(length)
-            self._add_body(self._need)
-            self._state = _LENGTH_BODY if self._need else _DONE
-        else:
-            self._state = _CLOSE_BODY
-        return True
-
-    def _content_length(self, seen: Optional[str], value: str) -> str:
+def _open_socket(host: str, port: int, deadline: Optional[float]) -> socket.socket:
+    """A connected TCP socket to *host*:*port*, each address tried within the time left before *deadline*."""
+    failure: Optional[OSError] = None
+    for family, address in _addresses(host, port):
+        sock = socket.socket(family, socket.SOCK_STREAM)
         try:
-            length = _content_length_value(value)
-        except ValueError as why:
-            raise self._broken(str(why)) from None
-        if seen is not None and length != seen:
-            raise self._broken("conflicting Content-Length values")
-        return length
-
-    def _read_chunk_line(self) -> bool:
-        buffer = self._buffer
-        end = buffer.find(b"\r\n")
-        if end < 0:
-            if len(buffer) > _MAX_HEAD_BYTES:
-                raise self._broken("a chunk line longer than %d bytes" % _MAX_HEAD_BYTES)
-            return False
-        line, self._buffer = buffer[:end], buffer[end + 2 :]
-        if self._state == _CHUNK_END:
-            if line:
-                raise self._broken("chunk data longer than its size")
-            self._state = _CHUNK_SIZE
-            return True
-        match = self._grammar[2].fullmatch(line)
-        if match is None:
-            raise self._broken("a malformed chunk size line %r" % line)
-        self._need = int(match.group(1), 16)
-        self._add_body(self._need)
-        self._state = _CHUNK_DATA if self._need else _TRAILERS
-        return True
-
-    def _read_trailers(self) -> bool:
-        """The trailer section after the last chunk, read like a header section and dropped."""
-        buffer = self._buffer
-        if buffer[:1] == b"\n" or buffer[:2] == b"\r\n":  # no trailers
-            lines, cut = [], 1 if buffer[:1] == b"\n" else 2
-        else:
-            blank = self._grammar[3].search(buffer)
-            if blank is None:
-                if len(buffer) > _MAX_HEAD_BYTES:
-                    raise self._broken("a trailer section longer than %d bytes" % _MAX_HEAD_BYTES)
-                return False
-            lines, cut = buffer[: blank.start()].decode("latin-1").split("\n"), blank.end()
-        for line in lines:
-            if self._grammar[1].fullmatch(_without_cr(line)) is None:
-                raise self._broken("a malformed trailer line %r" % line)
-        self._buffer = buffer[cut:]
-        self._state = _DONE
-        return True
-
-    def _add_body(self, count: int) -> None:
-        self._received += count
-        if self._received > self._limit:
-            status, headers, _ = cast(Tuple[int, _Headers, bool], self.head)
-            raise _too_large(status, headers, self._limit, self._url)
-
-    def _closed(self) -> Optional[HTTPResponse]:
-        """The server closed the connection: the end of a close-delimited body, or a broken exchange."""
-        state = self._state
-        if state == _CLOSE_BODY:
-            self._state = _DONE
-            return self._response()
-        if not self._started:
-            raise self._broken("no answer: the server closed the connection", "RemoteDisconnected")
-        where = "the header section" if state == _HEAD else "the body"
-        raise self._broken("the server closed the connection in the middle of %s" % where, "IncompleteRead")
-
-    def _response(self) -> HTTPResponse:
-        status, headers, keep_alive = cast(Tuple[int, _Headers, bool], self.head)
-        self.reusable = keep_alive and not self._buffer
-        body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
-        return HTTPResponse(status, headers, body)
-
-    def _broken(self, what: str, kind: str = "malformed answer") -> APIConnectionError:
-        return APIConnectionError("cannot complete the exchange with %s: %s: %s" % (self._where, kind, what))
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Transports: UrllibTransport (the default), KeepAliveTransport (blocking sockets) and
-# AsyncKeepAliveTransport (asyncio), the last two driving the exchange above
-# ---------------------------------------------------------------------------------------------------------
-
-# State belongs to the process that made it. A pool or a thread pool made before os.fork() compares this
-# count, which the child's at-fork hook advances, with the one it was made under, and starts afresh in the
-# child: it never uses the parent's sockets, threads or counters, and leaves the parent's alone.
-_forks = 0
-
-
-def _count_fork() -> None:
-    global _forks
-    _forks += 1
-
-
-if hasattr(os, "register_at_fork"):  # every POSIX system; there is no fork elsewhere
-    os.register_at_fork(after_in_child=_count_fork)
+            sock.settimeout(_time_left(deadline, time.monotonic()))
+            sock.connect(address)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # one write per request: no Nagle wait
+            return sock
+        except OSError as exc:
+            sock.close()
+            failure = exc
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+    raise failure or OSError("%s has no address" % host)
 
 
 class _DeadlineSocketIO(io.RawIOBase):
@@ -2055,6 +1926,18 @@ class _HTTPSHandler(urllib.request.AbstractHTTPHandler):
     https_request = urllib.request.AbstractHTTPHandler.do_request_
 
 
+def _content_length_value(value: str) -> str:
+    """The one length a Content-Length field value gives (a list of equal values is one length), or
+    ValueError saying what is wrong with it: both transports frame bodies by this rule."""
+    values = {part.strip(" \t") for part in value.split(",")}
+    if len(values) != 1:
+        raise ValueError("conflicting Content-Length values")
+    length = values.pop()
+    if not length.isdigit() or not length.isascii():
+        raise ValueError("an invalid Content-Length %r" % value)
+    return length
+
+
 def _read_body(response: http.client.HTTPResponse, limit: int, url: str) -> bytes:
     """Read a whole response body, refusing (and stopping at) more than *limit* bytes."""
     length = response.getheader("content-length")
@@ -2077,39 +1960,6 @@ def _read_body(response: http.client.HTTPResponse, limit: int, url: str) -> byte
         if total > limit:
             raise _too_large(response.status, _Headers.received(response.headers), limit, url)
         chunks.append(chunk)
-
-
-# What an exchange on the wire can raise: the network (OSError, timeouts and TLS included), HTTP framing
-# (HTTPException), and framing so broken that http.client or io trip over it (ValueError: a negative
-# chunk size, an unparseable length). Each becomes an APIConnectionError.
-_EXCHANGE_FAILURES = (OSError, http.client.HTTPException, ValueError)
-
-
-def _connection_error(
-    exc: BaseException, url: str, timeout: Optional[float], *, sent: Optional[bool] = None
-) -> APIConnectionError:
-    """Map a network failure to APIConnectionError or APITimeoutError, naming host:port and the reason.
-
-    *sent* says whether the whole request may have been written before *exc* (None: judge by its kind;
-    only a refused connection and a name that does not resolve certainly come before sending). The
-    text may hold what the server sent (a malformed status line): the client masks and escapes it.
-    """
-    parts = urllib.parse.urlsplit(url)
-    where = "%s:%s" % (parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
-    reason: BaseException = exc
-    while isinstance(reason, urllib.error.URLError) and isinstance(reason.reason, BaseException):
-        reason = reason.reason
-    if sent is None:
-        sent = not isinstance(reason, (ConnectionRefusedError, socket.gaierror))
-    if isinstance(reason, (socket.timeout, TimeoutError)):
-        return APITimeoutError("no complete answer from %s within %ss (timeout)" % (where, timeout), request_sent=sent)
-    if isinstance(reason, ssl.SSLError):
-        return APIConnectionError("TLS failure with %s: %s" % (where, reason), "TLS_ERROR", request_sent=sent)
-    detail = str(reason.reason) if isinstance(reason, urllib.error.URLError) else str(reason)
-    return APIConnectionError(
-        "cannot complete the exchange with %s: %s%s" % (where, type(reason).__name__, ": " + detail if detail else ""),
-        request_sent=sent,
-    )
 
 
 class _TLSContext:
@@ -2182,44 +2032,504 @@ class UrllibTransport:
         return "UrllibTransport(max_response_bytes=%d)" % self.max_response_bytes
 
 
-def _deadline(timeout: Optional[float], now: float) -> Optional[float]:
-    """The moment a request's *timeout* (seconds, or None for none) runs out, on the clock that read *now*."""
-    return None if timeout is None else now + timeout
+# ---------------------------------------------------------------------------------------------------------
+# The synchronous client and create_bot_session
+# ---------------------------------------------------------------------------------------------------------
 
 
-def _time_left(deadline: Optional[float], now: float) -> Optional[float]:
-    """Seconds from *now* to *deadline* as a timeout to wait with: None for no deadline, and never below a
-    millisecond (a socket timeout of zero would mean "do not wait"). Every transport counts time this way."""
-    return None if deadline is None else max(deadline - now, 0.001)
+_C = TypeVar("_C", bound="_BaseClient")
 
 
-def _addresses(host: str, port: int) -> List[Tuple[int, Tuple[Any, ...]]]:
-    """(family, address) pairs to try for *host*: a localhost name is loopback without asking DNS (RFC
-    6761), an IP address is itself, and a name is resolved (which no timeout bounds)."""
-    if _is_localhost_name(host):
-        return [(socket.AF_INET, ("127.0.0.1", port)), (socket.AF_INET6, ("::1", port))]
-    family = _ip_family(host)
-    if family is not None:
-        return [(family, (host, port))]
-    return [(info[0], info[4]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+class _BaseClient:
+    """What both clients share: the options (through their core) and the transport; ``extend``, ``close``
+    and the repr. The asyncio client (band 3) adds its worker threads in ``_setup``."""
+
+    __slots__ = ("_core", "_is_async", "_owns_transport", "_transport")
+    _accepts_async_transport = False
+    _core: _Core
+    _is_async: bool
+    _owns_transport: bool
+    _transport: Union[Transport, AsyncTransport]
+
+    def __init__(
+        self,
+        options: Optional[ClientOptions] = None,
+        *,
+        secret: str = _UNSET,
+        base_url: str = _UNSET,
+        host: Optional[str] = _UNSET,
+        protocol: Optional[str] = _UNSET,
+        endpoints: Mapping[str, str] = _UNSET,
+        run_as_user_id: Optional[str] = _UNSET,
+        run_as_child_user_email: Optional[str] = _UNSET,
+        timezone: Optional[str] = _UNSET,
+        headers: Mapping[str, str] = _UNSET,
+        timeout: Optional[float] = _UNSET,
+        total_timeout: Optional[float] = _UNSET,
+        retries: int = _UNSET,
+        retry_delay: float = _UNSET,
+        retry_timeout: bool = _UNSET,
+        transport: Optional[Union[Transport, AsyncTransport]] = _UNSET,
+        ssl_context: Optional[ssl.SSLContext] = _UNSET,
+        max_response_bytes: int = _UNSET,
+        allow_insecure_http: bool = _UNSET,
+    ) -> None:
+        changes = _options_given(locals())
+        if options is None:  # with no secret given, the configuration is the environment's (from_env)
+            options = ClientOptions(**changes) if "secret" in changes else ClientOptions.from_env(**changes)
+        elif not isinstance(options, ClientOptions):
+            raise TypeError("options must be a ClientOptions, not %s" % type(options).__name__)
+        elif changes:
+            options = options._merged(changes)
+        self._setup(options, None)
+
+    def _setup(self, options: ClientOptions, parent: Optional[_BaseClient]) -> None:
+        """Fill in a client for *options*, sharing *parent*'s transport where it still fits."""
+        if (
+            parent is not None
+            and options.transport is parent.options.transport
+            and options.ssl_context is parent.options.ssl_context
+            and options.max_response_bytes == parent.options.max_response_bytes
+        ):
+            self._transport, self._is_async = parent._transport, parent._is_async
+            self._owns_transport = parent._owns_transport
+        else:
+            self._owns_transport = options.transport is None
+            self._transport = options.transport or self._default_transport(options)
+            self._is_async = _is_async_transport(self._transport)
+            if self._is_async and not self._accepts_async_transport:
+                raise TypeError("transport is asynchronous (a coroutine function): use AsyncBotSessionClient")
+        self._core = _Core(options)
+
+    @staticmethod
+    def _default_transport(options: ClientOptions) -> Union[Transport, AsyncTransport]:
+        return UrllibTransport(options.ssl_context, options.max_response_bytes)
+
+    @property
+    def options(self) -> ClientOptions:
+        """The client's options (read-only)."""
+        return self._core.options
+
+    def close(self) -> None:
+        """Close the transport this client made (its idle connections; those in use close when their call
+        ends). The clients ``extend()`` made share that transport, so closing any of them closes it for
+        all: close the client you built, once, when you are done. A transport you passed in is yours to
+        close. Closing is idempotent, and a closed client still works: it opens new connections."""
+        close = getattr(self._transport, "close", None) if self._owns_transport else None
+        if close is not None:
+            close()
+
+    def extend(
+        self: _C,
+        *,
+        secret: str = _UNSET,
+        base_url: str = _UNSET,
+        host: Optional[str] = _UNSET,
+        protocol: Optional[str] = _UNSET,
+        endpoints: Mapping[str, str] = _UNSET,
+        run_as_user_id: Optional[str] = _UNSET,
+        run_as_child_user_email: Optional[str] = _UNSET,
+        timezone: Optional[str] = _UNSET,
+        headers: Mapping[str, str] = _UNSET,
+        timeout: Optional[float] = _UNSET,
+        total_timeout: Optional[float] = _UNSET,
+        retries: int = _UNSET,
+        retry_delay: float = _UNSET,
+        retry_timeout: bool = _UNSET,
+        transport: Optional[Union[Transport, AsyncTransport]] = _UNSET,
+        ssl_context: Optional[ssl.SSLContext] = _UNSET,
+        max_response_bytes: int = _UNSET,
+        allow_insecure_http: bool = _UNSET,
+    ) -> _C:
+        """Return a new client of this class with ``self.options.extend(...)``; self is untouched.
+
+        Cheap when the transport options stay the same (the new client shares the transport), so a
+        per-call ``extend(total_timeout=...)`` is fine.
+        """
+        client = type(self).__new__(type(self))
+        client._setup(self.options._merged(_options_given(locals())), self)
+        return client
+
+    def __repr__(self) -> str:
+        return "%s(%r)" % (type(self).__name__, self.options)
 
 
-def _open_socket(host: str, port: int, deadline: Optional[float]) -> socket.socket:
-    """A connected TCP socket to *host*:*port*, each address tried within the time left before *deadline*."""
-    failure: Optional[OSError] = None
-    for family, address in _addresses(host, port):
-        sock = socket.socket(family, socket.SOCK_STREAM)
+class ChatBotKitClient(_BaseClient):
+    """The synchronous client: it drives the core's plan of each call, sending its requests with the
+    transport and sleeping its waits (``time.sleep``); ``BotSessionClient`` adds ``create``.
+
+    Build it from ``ClientOptions`` or from option keywords (given both, the keywords apply as
+    ``options.extend(...)``). A client is immutable and safe to share between threads;
+    ``extend(...)`` returns a new client of the same class with merged options. ``with`` the client, or
+    ``close()``, closes the transport it made.
+    """
+
+    __slots__ = ()
+
+    def __enter__(self: _C) -> _C:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _call(
+        self, url: str, body: bytes, problem: Callable[[Any], Optional[str]], limit: Optional[float] = None
+    ) -> Any:
+        """Drive the core's plan with the transport and time.sleep."""
+        plan = self._core.plan(url, body, problem, _SYSTEM_CLOCK, limit)
+        transport = cast(Transport, self._transport)
+        step = next(plan)
+        while True:
+            outcome: _Outcome = None
+            if isinstance(step, HTTPRequest):
+                try:
+                    outcome = transport(step)
+                except Exception as exc:  # handed to the core, which maps it; raised from there, unchained
+                    outcome = exc
+            else:
+                time.sleep(step)
+            try:
+                step = plan.send(outcome)
+            except StopIteration as done:
+                return done.value
+
+
+def create_bot_session(
+    client: ChatBotKitClient, bot_id: str, request: BotSessionCreateRequest = _NO_REQUEST
+) -> BotSessionCreateResponse:
+    """Create a session for bot *bot_id* and return it: ``{id, conversationId, token, expiresAt, ...}``.
+
+    *request* is the createBotSession body (``durationInSeconds``, ``messages``, ``meta``, or more);
+    it is checked against the schema's types first, so a malformed one raises ValueError or TypeError
+    naming the field before any network I/O. Failures raise APIError, APIConnectionError or
+    APITimeoutError after the client's retries.
+    """
+    if not isinstance(client, ChatBotKitClient):
+        raise TypeError("client must be a ChatBotKitClient, not %s" % type(client).__name__)
+    url, body = _session_call(client, bot_id, request)
+    return client._call(url, body, _session_problem)  # type: ignore[no-any-return]
+
+
+class BotSessionClient(ChatBotKitClient):
+    """A client for bot sessions: ``BotSessionClient(secret=...).create("bot-id", {...})``."""
+
+    __slots__ = ()
+
+    def create(self, bot_id: str, request: BotSessionCreateRequest = _NO_REQUEST) -> BotSessionCreateResponse:
+        """Create a session for bot *bot_id*; see ``create_bot_session`` for *request*, result and errors."""
+        return create_bot_session(self, bot_id, request)
+
+
+# =========================================================================================================
+# 2. Kept-alive connections: KeepAliveTransport
+# =========================================================================================================
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The HTTP/1.1 exchange, with no I/O (h11's model, client side only)
+# ---------------------------------------------------------------------------------------------------------
+
+
+# RFC 9112, as strict as h11 is (which accepts a bare LF as a line end, as RFC 9112 section 2.2 allows).
+# A field value may hold any byte but NUL and white space between its visible parts (h11's reading, since
+# servers do send other control characters); obs-fold is refused, as RFC 9112 section 5.2 allows.
+_grammar_compiled: List[Tuple[re.Pattern[str], re.Pattern[str], re.Pattern[bytes], re.Pattern[bytes]]] = []
+
+
+def _grammar() -> Tuple[re.Pattern[str], re.Pattern[str], re.Pattern[bytes], re.Pattern[bytes]]:
+    """The status line, a header line, a chunk size line and the blank line, compiled on first use: 0.5 ms
+    at start-up (measured on 3.11) that a process using only the default transport never needs."""
+    if not _grammar_compiled:  # two threads may both compile: equal patterns, harmlessly
+        _grammar_compiled.append(
+            (
+                re.compile(r"HTTP/1\.([0-9]) ([0-9]{3})(?: [^\x00\n\r\x0b\x0c]*)?", re.ASCII),
+                re.compile(
+                    r"([-!#$%&'*+.^_`|~0-9a-zA-Z]+):[ \t]*((?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?)[ \t]*", re.ASCII
+                ),
+                re.compile(rb"([0-9A-Fa-f]{1,20})(?:;[^\n]*)?[ \t]*"),
+                re.compile(rb"\n\r?\n"),
+            )
+        )
+    return _grammar_compiled[0]
+
+
+_MAX_HEAD_BYTES = 64 * 1024  # a status line and header section longer than this is not an answer
+
+
+_HEAD, _LENGTH_BODY, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS, _CLOSE_BODY, _DONE = range(8)
+
+
+def _without_cr(line: str) -> str:
+    """A line split at LF without the one CR of its CRLF; any other CR stays, and makes the line invalid."""
+    return line[:-1] if line.endswith("\r") else line
+
+
+def _request_bytes(request: HTTPRequest, host: str, target: str) -> bytes:
+    """The request as HTTP/1.1 bytes: the caller's headers, then Host and Content-Length. A method or a
+    header that would not be one line (a transport wrapping ours can set anything) raises ValueError
+    naming it, before any byte is sent."""
+    head = "%s %s HTTP/1.1\r\nHost: %s\r\n%sContent-Length: %d\r\n\r\n" % (
+        _checked_method(request.method),
+        target,
+        host,
+        cast(_Headers, request.headers).wire(),
+        len(request.body),
+    )
+    return head.encode("latin-1") + request.body
+
+
+class _Head(NamedTuple):
+    """A response's status line and header section as read, before its framing is decided."""
+
+    status: int
+    persistent: bool  # HTTP/1.1 without Connection: close (HTTP/1.0 closes, as h11 decides)
+    fields: List[Tuple[str, str]]
+    length: Optional[str]  # Content-Length, one value however many times it is given
+    chunked: bool
+
+
+def _parsed_head(text: str, grammar: Tuple[re.Pattern[str], re.Pattern[str], Any, Any]) -> _Head:
+    """The status line and header fields in *text* (a header section without its blank line), or
+    ValueError saying what RFC 9112 does not allow in it."""
+    status_line_pattern, header_line = grammar[0], grammar[1]
+    if "\n " in text or "\n\t" in text:  # refused before any line is read, whatever it continues
+        raise ValueError("obs-fold (a header line folded onto the next)")
+    lines = text.split("\n")
+    status_line = _without_cr(lines[0])
+    match = status_line_pattern.fullmatch(status_line)
+    if match is None:
+        raise ValueError("a malformed status line %r" % status_line)
+    status = int(match.group(2))
+    if status < 100:
+        raise ValueError("a status code below 100 in %r" % status_line)
+    pairs: List[Tuple[str, str]] = []
+    length: Optional[str] = None
+    chunked = close = False
+    for line in lines[1:]:
+        line = _without_cr(line)
+        field = header_line.fullmatch(line)
+        if field is None:
+            raise ValueError("a malformed header line %r" % line)
+        name, value = field.groups()
+        pairs.append((name, value))
+        key = name.lower()
+        if key == "content-length":
+            value = _content_length_value(value)
+            if length is not None and value != length:
+                raise ValueError("conflicting Content-Length values")
+            length = value
+        elif key == "transfer-encoding":
+            if chunked or value.lower() != "chunked":
+                raise ValueError("a Transfer-Encoding other than one 'chunked' (%r)" % value)
+            chunked = True
+        elif key == "connection":
+            close = close or "close" in [token.strip(" \t") for token in value.lower().split(",")]
+    return _Head(status, match.group(1) != "0" and not close, pairs, length, chunked)
+
+
+class _HTTP11Exchange:
+    """One request's response from bytes, with no I/O (``_request_bytes`` makes what to send): each
+    ``receive(data)`` consumes what arrived (``b""``: the server closed the connection) and returns the
+    final response once it is whole, else None.
+
+    Interim (1xx) answers are skipped; a body is framed by Content-Length, chunked coding (trailers
+    read and dropped) or the end of the connection. Anything RFC 9112 does not allow raises
+    APIConnectionError saying what was wrong; a body over *max_response_bytes* raises
+    ``APIError(code="RESPONSE_TOO_LARGE")``. Afterwards ``reusable`` tells whether the connection may carry
+    another request: an HTTP/1.1 answer (HTTP/1.0 closes, as h11 decides), framed by length or chunks,
+    without ``Connection: close`` and with no byte left over.
+    """
+
+    __slots__ = (
+        "_body",
+        "_buffer",
+        "_grammar",
+        "_limit",
+        "_need",
+        "_received",
+        "_started",
+        "_state",
+        "_tunnel",
+        "_url",
+        "_where",
+        "head",
+        "reusable",
+    )
+
+    def __init__(self, url: str, where: str, max_response_bytes: int, *, tunnel: bool = False) -> None:
+        self._url = url
+        self._tunnel = tunnel  # the answer to a CONNECT: a 2xx ends with its header section (RFC 9110 9.3.6)
+        self._where = where  # host:port, for messages
+        self._grammar = _grammar()
+        self._limit = max_response_bytes
+        self._buffer = b""
+        self._body: List[bytes] = []
+        self._received = 0  # body bytes so far
+        self._need = 0  # bytes the current length-framed part still needs
+        self._state = _HEAD
+        self._started = False  # whether any byte arrived
+        self.head: Optional[Tuple[int, _Headers, bool]] = None  # status, headers, keep-alive
+        self.reusable = False
+
+    def receive(self, data: bytes) -> Optional[HTTPResponse]:
+        if not data:
+            return self._closed()
+        self._started = True
+        self._buffer = self._buffer + data if self._buffer else data
+        while True:
+            state = self._state
+            if state == _HEAD:
+                if not self._read_head():
+                    return None
+            elif state in (_LENGTH_BODY, _CHUNK_DATA):
+                buffer, need = self._buffer, self._need
+                if len(buffer) < need:
+                    self._body.append(buffer)
+                    self._buffer, self._need = b"", need - len(buffer)
+                    return None
+                self._body.append(buffer[:need])
+                self._buffer = buffer[need:]
+                self._state = _DONE if state == _LENGTH_BODY else _CHUNK_END
+            elif state in (_CHUNK_SIZE, _CHUNK_END):
+                if not self._read_chunk_line():
+                    return None
+            elif state == _TRAILERS:
+                if not self._read_trailers():
+                    return None
+            elif state == _CLOSE_BODY:
+                self._add_body(len(self._buffer))
+                self._body.append(self._buffer)
+                self._buffer = b""
+                return None
+            else:  # _DONE
+                return self._response()
+
+    def _read_head(self) -> bool:
+        buffer = self._buffer
+        blank = self._grammar[3].search(buffer)
+        if blank is None:
+            if len(buffer) > _MAX_HEAD_BYTES:
+                raise self._broken("a header section longer than %d bytes" % _MAX_HEAD_BYTES)
+            return False
+        end, cut = blank.start(), blank.end()
+        if end > _MAX_HEAD_BYTES:
+            raise self._broken("a header section longer than %d bytes" % _MAX_HEAD_BYTES)
+        self._buffer = buffer[cut:]
         try:
-            sock.settimeout(_time_left(deadline, time.monotonic()))
-            sock.connect(address)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # one write per request: no Nagle wait
-            return sock
-        except OSError as exc:
-            sock.close()
-            failure = exc
-            if deadline is not None and time.monotonic() >= deadline:
-                break
-    raise failure or OSError("%s has no address" % host)
+            head = _parsed_head(buffer[:end].decode("latin-1"), self._grammar)
+        except ValueError as why:
+            raise self._broken(str(why)) from None
+        status, length, chunked = head.status, head.length, head.chunked
+        if status < 200:
+            if status == 101:
+                raise self._broken("101 Switching Protocols, which was not asked for")
+            return True  # an interim answer: the final one follows
+        if chunked and length is not None:
+            raise self._broken("both Transfer-Encoding and Content-Length")
+        tunnel = self._tunnel and status < 300  # the tunnel is open: what follows is the tunnel's
+        framed = chunked or length is not None or status in (204, 304)
+        keep_alive = tunnel or (head.persistent and framed)
+        self.head = (status, _Headers.received(head.fields), keep_alive)
+        if status in (204, 304) or tunnel:
+            self._state = _DONE
+        elif chunked:
+            self._state = _CHUNK_SIZE
+        elif length is not None:
+            self._need = int(length)
+            self._add_body(self._need)
+            self._state = _LENGTH_BODY if self._need else _DONE
+        else:
+            self._state = _CLOSE_BODY
+        return True
+
+    def _read_chunk_line(self) -> bool:
+        buffer = self._buffer
+        end = buffer.find(b"\r\n")
+        if end < 0:
+            if len(buffer) > _MAX_HEAD_BYTES:
+                raise self._broken("a chunk line longer than %d bytes" % _MAX_HEAD_BYTES)
+            return False
+        line, self._buffer = buffer[:end], buffer[end + 2 :]
+        if self._state == _CHUNK_END:
+            if line:
+                raise self._broken("chunk data longer than its size")
+            self._state = _CHUNK_SIZE
+            return True
+        match = self._grammar[2].fullmatch(line)
+        if match is None:
+            raise self._broken("a malformed chunk size line %r" % line)
+        self._need = int(match.group(1), 16)
+        self._add_body(self._need)
+        self._state = _CHUNK_DATA if self._need else _TRAILERS
+        return True
+
+    def _read_trailers(self) -> bool:
+        """The trailer section after the last chunk, read like a header section and dropped."""
+        buffer = self._buffer
+        if buffer[:1] == b"\n" or buffer[:2] == b"\r\n":  # no trailers
+            lines, cut = [], 1 if buffer[:1] == b"\n" else 2
+        else:
+            blank = self._grammar[3].search(buffer)
+            if blank is None:
+                if len(buffer) > _MAX_HEAD_BYTES:
+                    raise self._broken("a trailer section longer than %d bytes" % _MAX_HEAD_BYTES)
+                return False
+            lines, cut = buffer[: blank.start()].decode("latin-1").split("\n"), blank.end()
+        for line in lines:
+            if self._grammar[1].fullmatch(_without_cr(line)) is None:
+                raise self._broken("a malformed trailer line %r" % line)
+        self._buffer = buffer[cut:]
+        self._state = _DONE
+        return True
+
+    def _add_body(self, count: int) -> None:
+        self._received += count
+        if self._received > self._limit:
+            status, headers, _ = cast(Tuple[int, _Headers, bool], self.head)
+            raise _too_large(status, headers, self._limit, self._url)
+
+    def _closed(self) -> Optional[HTTPResponse]:
+        """The server closed the connection: the end of a close-delimited body, or a broken exchange."""
+        state = self._state
+        if state == _CLOSE_BODY:
+            self._state = _DONE
+            return self._response()
+        if not self._started:
+            raise self._broken("no answer: the server closed the connection", "RemoteDisconnected")
+        where = "the header section" if state == _HEAD else "the body"
+        raise self._broken("the server closed the connection in the middle of %s" % where, "IncompleteRead")
+
+    def _response(self) -> HTTPResponse:
+        status, headers, keep_alive = cast(Tuple[int, _Headers, bool], self.head)
+        self.reusable = keep_alive and not self._buffer
+        body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+        return HTTPResponse(status, headers, body)
+
+    def _broken(self, what: str, kind: str = "malformed answer") -> APIConnectionError:
+        return APIConnectionError("cannot complete the exchange with %s: %s: %s" % (self._where, kind, what))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The pool rules, written once: stale connections, proxies, routes, when to resend, what a fork leaves
+# ---------------------------------------------------------------------------------------------------------
+
+
+_SEND_WHOLE_BYTES = 256 * 1024  # KeepAliveTransport sends a request up to this size at once, a larger one in parts
+
+
+# State belongs to the process that made it. A pool or a thread pool made before os.fork() compares this
+# count, which the child's at-fork hook advances, with the one it was made under, and starts afresh in the
+# child: it never uses the parent's sockets, threads or counters, and leaves the parent's alone.
+_forks = 0
+
+
+def _count_fork() -> None:
+    global _forks
+    _forks += 1
+
+
+if hasattr(os, "register_at_fork"):  # every POSIX system; there is no fork elsewhere
+    os.register_at_fork(after_in_child=_count_fork)
 
 
 def _has_input(sock: socket.socket) -> bool:
@@ -2419,6 +2729,11 @@ class _Pool:
         return "%s(idle_connections=%d, max_idle_per_origin=%r)" % (type(self).__name__, idle, self.max_idle_per_origin)
 
 
+# ---------------------------------------------------------------------------------------------------------
+# KeepAliveTransport: blocking sockets
+# ---------------------------------------------------------------------------------------------------------
+
+
 class _Connection:
     """A kept-alive blocking connection: a TCP socket, or a TLS one over it."""
 
@@ -2522,7 +2837,7 @@ class KeepAliveTransport(_Pool):
         route = self._route(request.url)
         deadline = _deadline(request.timeout, time.monotonic())
         exchange = _HTTP11Exchange(request.url, route.where, self.max_response_bytes)
-        data = exchange.request_bytes(request, route.host_header, route.target)
+        data = _request_bytes(request, route.host_header, route.target)
         connection: Optional[_Connection]
         connection, epoch = self._checkout(route.key)
         written = False
@@ -2574,17 +2889,44 @@ class KeepAliveTransport(_Pool):
         return _Connection(sock)
 
 
-class _AsyncConnection:
-    """A kept-alive connection of one event loop, and the protocol that reads it.
+# =========================================================================================================
+# 3. asyncio: AsyncKeepAliveTransport, AsyncBotSessionClient and acreate_bot_session
+# =========================================================================================================
+
+
+# ---------------------------------------------------------------------------------------------------------
+# AsyncKeepAliveTransport: the asyncio transport, on every event loop
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _tls_read(tls: ssl.SSLObject, incoming: ssl.MemoryBIO) -> Tuple[List[bytes], bool, Optional[ssl.SSLError]]:
+    """The plain bytes *tls* can give from what *incoming* holds, whether the stream ended (the server's
+    close_notify, or the end of what arrived), and the TLS error that ended reading, if one did."""
+    chunks: List[bytes] = []
+    while True:
+        try:
+            chunk = tls.read(_READ_CHUNK_BYTES)
+        except ssl.SSLWantReadError:
+            return chunks, incoming.eof, None
+        except ssl.SSLZeroReturnError:  # the server's close_notify
+            return chunks, True, None
+        except ssl.SSLError as exc:
+            return chunks, True, exc
+        if not chunk:
+            return chunks, True, None
+        chunks.append(chunk)
+
+
+class _LoopSocket:
+    """A socket of one event loop, carrying bytes both ways (TLS, when used, through an ``ssl.SSLObject``
+    over memory buffers); ``_AsyncConnection`` below reads HTTP exchanges over it.
 
     On a loop that watches file descriptors (the selector loops, uvloop) the loop watches the socket for
     the whole life of the connection (``add_reader``, as asyncio's own transports do) and this object
     writes to it; on a loop that cannot (the proactor, Windows' default) it is the protocol of the loop's
     own transport over the socket (``create_connection(sock=...)``). Either way every byte arrives in
-    ``data_received`` and every request leaves through ``_write`` without waiting, so an answer that
-    comes while the request is still being written (a 413, a 401) is read at once. TLS, when used, runs
-    through an ``ssl.SSLObject`` over memory buffers. Bytes that arrive while it is idle, or its close,
-    close it at once.
+    ``data_received`` and is handed, decrypted, to ``_feed``; every byte leaves through ``_write``
+    without waiting.
     """
 
     __slots__ = (
@@ -2613,68 +2955,6 @@ class _AsyncConnection:
         self.alarm: Any = None  # the deadline of the answer being awaited
         self.unsent = bytearray()  # what the socket has not taken yet (add_reader loops)
         self.dead = False
-
-    async def watch(self) -> None:
-        """Start reading: the loop watches the socket, or (on a loop that cannot) its transport reads it."""
-        try:
-            self.loop.add_reader(self.sock.fileno(), self._readable)
-        except NotImplementedError:  # the proactor: the loop's own transport, with self as its protocol
-            await self.loop.create_connection(lambda: self, sock=self.sock)
-
-    async def handshake(self, context: ssl.SSLContext, host: str) -> None:
-        """The TLS handshake, over whatever was opened (the origin, or a proxy's tunnel to it)."""
-        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-        self.tls = context.wrap_bio(self.incoming, self.outgoing, server_hostname=host)
-        self.handshaking = True
-        waiter = self.waiter = self.loop.create_future()
-        try:
-            self._handshake_step()
-            await waiter
-        finally:
-            self.waiter = None
-
-    def begin(self, exchange: _HTTP11Exchange, data: bytes, deadline: Optional[float]) -> Optional[BaseException]:
-        """Send *data*, whose answer *exchange* reads into ``waiter``, with socket.timeout at *deadline*
-        (the loop's clock). A send that fails at once (the server had closed the connection) closes it and
-        returns the failure: the request did not go."""
-        waiter = self.waiter = self.loop.create_future()
-        self.exchange = exchange  # before writing: an answer that comes early finds its reader
-        self._write(data)
-        if self.dead or (self.transport is not None and self.transport.is_closing()):
-            self.close()
-            self.exchange = self.waiter = None
-            return waiter.exception() if waiter.done() else ConnectionResetError("the server closed the connection")
-        if deadline is not None:
-            self.alarm = self.loop.call_at(deadline, _expire, waiter)
-        return None  # the answer (or the failure) comes in self.waiter; then end_exchange()
-
-    def end_exchange(self) -> None:
-        """After the answer (or the failure) of what ``begin`` sent: the deadline disarmed."""
-        self.exchange = self.waiter = None
-        alarm = self.alarm
-        if alarm is not None:
-            alarm.cancel()
-            self.alarm = None
-
-    def stale(self) -> bool:
-        """Dead, or holding bytes nobody asked for (TLS buffers included): unusable."""
-        tls = self.tls
-        if self.dead or (tls is not None and (tls.pending() > 0 or self.incoming.pending > 0)):
-            return True
-        transport = self.transport
-        if transport is not None:
-            return bool(transport.is_closing())
-        try:
-            self.sock.recv(1, socket.MSG_PEEK)  # what arrived since the loop last looked: anything is stale
-        except BlockingIOError:
-            return False
-        except OSError:
-            pass
-        return True
-
-    def unsent_bytes(self) -> int:
-        transport = self.transport
-        return len(self.unsent) if transport is None else int(transport.get_write_buffer_size())
 
     # -- writing ----------------------------------------------------------------------------------------------
 
@@ -2717,7 +2997,7 @@ class _AsyncConnection:
 
     # -- reading: the loop's callbacks ------------------------------------------------------------------------
 
-    def _readable(self) -> None:
+    def _read_ready(self) -> None:
         """The add_reader callback: the socket has bytes, or the server closed it."""
         try:
             data = self.sock.recv(_READ_CHUNK_BYTES)
@@ -2785,25 +3065,10 @@ class _AsyncConnection:
     def _decrypt(self) -> None:
         """Feed the plain bytes in what arrived, then the end of the stream if the server closed it (its
         close_notify, or the connection's end), even when both came in one read."""
-        tls = cast(ssl.SSLObject, self.tls)
-        chunks: List[bytes] = []
-        ended = False
-        while True:
-            try:
-                chunk = tls.read(_READ_CHUNK_BYTES)
-            except ssl.SSLWantReadError:
-                ended = self.incoming.eof
-                break
-            except ssl.SSLZeroReturnError:  # the server's close_notify
-                ended = True
-                break
-            except ssl.SSLError as exc:
-                self._end(exc)
-                return
-            if not chunk:
-                ended = True
-                break
-            chunks.append(chunk)
+        chunks, ended, error = _tls_read(cast(ssl.SSLObject, self.tls), self.incoming)
+        if error is not None:
+            self._end(error)
+            return
         self._flush_tls()
         if chunks:
             self._feed(b"".join(chunks))
@@ -2811,18 +3076,8 @@ class _AsyncConnection:
             self._feed(b"")
 
     def _feed(self, data: bytes) -> None:
-        """Plain bytes for the exchange being read (b"": the end of the stream); idle, they end the connection."""
-        waiter, exchange = self.waiter, self.exchange
-        if waiter is None or exchange is None or waiter.done():
-            self._end(None)  # bytes nobody asked for, or the server's close: closed at once
-            return
-        try:
-            response = exchange.receive(data)
-        except BaseException as exc:  # a broken answer, or too large: the caller hears it
-            self._end(exc)
-            return
-        if response is not None:
-            waiter.set_result(response)
+        """Plain bytes that arrived (b"": the end of the stream): what reads them overrides this."""
+        raise NotImplementedError
 
     def _end(self, error: Optional[BaseException]) -> None:
         """No more reading: hand *error* (or the close) to a waiting caller, and close the connection."""
@@ -2854,6 +3109,93 @@ class _AsyncConnection:
         parent deaf to it."""
         self.dead = True
         self.sock.close()
+
+
+class _AsyncConnection(_LoopSocket):
+    """A kept-alive connection of one event loop, as the pool uses it: ``watch``, ``handshake``, then
+    ``begin`` a request whose answer is read into ``waiter``, and ``end_exchange``.
+
+    An answer that comes while the request is still being written (a 413, a 401) is read at once; bytes
+    that arrive while the connection is idle, or its close, close it at once.
+    """
+
+    __slots__ = ()
+
+    async def watch(self) -> None:
+        """Start reading: the loop watches the socket, or (on a loop that cannot) its transport reads it."""
+        try:
+            self.loop.add_reader(self.sock.fileno(), self._read_ready)
+        except NotImplementedError:  # the proactor: the loop's own transport, with self as its protocol
+            await self.loop.create_connection(lambda: self, sock=self.sock)
+
+    async def handshake(self, context: ssl.SSLContext, host: str) -> None:
+        """The TLS handshake, over whatever was opened (the origin, or a proxy's tunnel to it)."""
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = context.wrap_bio(self.incoming, self.outgoing, server_hostname=host)
+        self.handshaking = True
+        waiter = self.waiter = self.loop.create_future()
+        try:
+            self._handshake_step()
+            await waiter
+        finally:
+            self.waiter = None
+
+    def begin(self, exchange: _HTTP11Exchange, data: bytes, deadline: Optional[float]) -> Optional[BaseException]:
+        """Send *data*, whose answer *exchange* reads into ``waiter``, with socket.timeout at *deadline*
+        (the loop's clock). A send that fails at once (the server had closed the connection) closes it and
+        returns the failure: the request did not go."""
+        waiter = self.waiter = self.loop.create_future()
+        self.exchange = exchange  # before writing: an answer that comes early finds its reader
+        self._write(data)
+        if self.dead or (self.transport is not None and self.transport.is_closing()):
+            self.close()
+            self.exchange = self.waiter = None
+            return waiter.exception() if waiter.done() else ConnectionResetError("the server closed the connection")
+        if deadline is not None:
+            self.alarm = self.loop.call_at(deadline, _expire, waiter)
+        return None  # the answer (or the failure) comes in self.waiter; then end_exchange()
+
+    def end_exchange(self) -> None:
+        """After the answer (or the failure) of what ``begin`` sent: the deadline disarmed."""
+        self.exchange = self.waiter = None
+        alarm = self.alarm
+        if alarm is not None:
+            alarm.cancel()
+            self.alarm = None
+
+    def stale(self) -> bool:
+        """Dead, or holding bytes nobody asked for (TLS buffers included): unusable."""
+        tls = self.tls
+        if self.dead or (tls is not None and (tls.pending() > 0 or self.incoming.pending > 0)):
+            return True
+        transport = self.transport
+        if transport is not None:
+            return bool(transport.is_closing())
+        try:
+            self.sock.recv(1, socket.MSG_PEEK)  # what arrived since the loop last looked: anything is stale
+        except BlockingIOError:
+            return False
+        except OSError:
+            pass
+        return True
+
+    def unsent_bytes(self) -> int:
+        transport = self.transport
+        return len(self.unsent) if transport is None else int(transport.get_write_buffer_size())
+
+    def _feed(self, data: bytes) -> None:
+        """Plain bytes for the exchange being read (b"": the end of the stream); idle, they end the connection."""
+        waiter, exchange = self.waiter, self.exchange
+        if waiter is None or exchange is None or waiter.done():
+            self._end(None)  # bytes nobody asked for, or the server's close: closed at once
+            return
+        try:
+            response = exchange.receive(data)
+        except BaseException as exc:  # a broken answer, or too large: the caller hears it
+            self._end(exc)
+            return
+        if response is not None:
+            waiter.set_result(response)
 
 
 def _expire(waiter: Any) -> None:
@@ -2962,7 +3304,7 @@ class AsyncKeepAliveTransport(_Pool):
         loop = asyncio.get_running_loop()
         route = self._route(request.url)
         exchange = _HTTP11Exchange(request.url, route.where, self.max_response_bytes)
-        data = exchange.request_bytes(request, route.host_header, route.target)
+        data = _request_bytes(request, route.host_header, route.target)
         deadline = _deadline(request.timeout, loop.time())
         key = (*route.key, loop)
         connection: Optional[_AsyncConnection]
@@ -3056,168 +3398,14 @@ class AsyncKeepAliveTransport(_Pool):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Drivers: what both clients share, the synchronous client and the asyncio client
+# The asyncio client and acreate_bot_session
 # ---------------------------------------------------------------------------------------------------------
 
-_C = TypeVar("_C", bound="_BaseClient")
+
 _T = TypeVar("_T")
 
 
-class _BaseClient:
-    """What both clients share: the options (through their core), the transport and, for the asyncio
-    client running a synchronous transport, its worker threads; ``extend``, ``close`` and the repr."""
-
-    __slots__ = ("_core", "_is_async", "_owns_transport", "_transport", "_workers")
-    _accepts_async_transport = False
-    _core: _Core
-    _is_async: bool
-    _owns_transport: bool
-    _transport: Union[Transport, AsyncTransport]
-    _workers: Optional[_Workers]
-
-    def __init__(
-        self,
-        options: Optional[ClientOptions] = None,
-        *,
-        secret: str = _UNSET,
-        base_url: str = _UNSET,
-        host: Optional[str] = _UNSET,
-        protocol: Optional[str] = _UNSET,
-        endpoints: Mapping[str, str] = _UNSET,
-        run_as_user_id: Optional[str] = _UNSET,
-        run_as_child_user_email: Optional[str] = _UNSET,
-        timezone: Optional[str] = _UNSET,
-        headers: Mapping[str, str] = _UNSET,
-        timeout: Optional[float] = _UNSET,
-        total_timeout: Optional[float] = _UNSET,
-        retries: int = _UNSET,
-        retry_delay: float = _UNSET,
-        retry_timeout: bool = _UNSET,
-        transport: Optional[Union[Transport, AsyncTransport]] = _UNSET,
-        ssl_context: Optional[ssl.SSLContext] = _UNSET,
-        max_response_bytes: int = _UNSET,
-        allow_insecure_http: bool = _UNSET,
-    ) -> None:
-        changes = _given(locals())
-        if options is None:  # with no secret given, the configuration is the environment's (from_env)
-            options = ClientOptions(**changes) if "secret" in changes else ClientOptions.from_env(**changes)
-        elif not isinstance(options, ClientOptions):
-            raise TypeError("options must be a ClientOptions, not %s" % type(options).__name__)
-        elif changes:
-            options = options._merged(changes)
-        self._setup(options, None)
-
-    def _setup(self, options: ClientOptions, parent: Optional[_BaseClient]) -> None:
-        """Fill in a client for *options*, sharing *parent*'s transport and workers where they still fit."""
-        if (
-            parent is not None
-            and options.transport is parent.options.transport
-            and options.ssl_context is parent.options.ssl_context
-            and options.max_response_bytes == parent.options.max_response_bytes
-        ):
-            self._transport, self._is_async, self._workers = parent._transport, parent._is_async, parent._workers
-            self._owns_transport = parent._owns_transport
-        else:
-            self._owns_transport = options.transport is None
-            self._transport = options.transport or self._default_transport(options)
-            self._is_async = _is_async_transport(self._transport)
-            # Threads only for a synchronous transport of the asyncio client (the default needs none).
-            self._workers = _Workers() if self._accepts_async_transport and not self._is_async else None
-            if self._is_async and not self._accepts_async_transport:
-                raise TypeError("transport is asynchronous (a coroutine function): use AsyncBotSessionClient")
-        self._core = _Core(options)
-
-    @staticmethod
-    def _default_transport(options: ClientOptions) -> Union[Transport, AsyncTransport]:
-        return UrllibTransport(options.ssl_context, options.max_response_bytes)
-
-    @property
-    def options(self) -> ClientOptions:
-        """The client's options (read-only)."""
-        return self._core.options
-
-    def close(self) -> None:
-        """Close the transport this client made (its idle connections; those in use close when their call
-        ends). The clients ``extend()`` made share that transport, so closing any of them closes it for
-        all: close the client you built, once, when you are done. A transport you passed in is yours to
-        close. Closing is idempotent, and a closed client still works: it opens new connections."""
-        close = getattr(self._transport, "close", None) if self._owns_transport else None
-        if close is not None:
-            close()
-
-    def extend(
-        self: _C,
-        *,
-        secret: str = _UNSET,
-        base_url: str = _UNSET,
-        host: Optional[str] = _UNSET,
-        protocol: Optional[str] = _UNSET,
-        endpoints: Mapping[str, str] = _UNSET,
-        run_as_user_id: Optional[str] = _UNSET,
-        run_as_child_user_email: Optional[str] = _UNSET,
-        timezone: Optional[str] = _UNSET,
-        headers: Mapping[str, str] = _UNSET,
-        timeout: Optional[float] = _UNSET,
-        total_timeout: Optional[float] = _UNSET,
-        retries: int = _UNSET,
-        retry_delay: float = _UNSET,
-        retry_timeout: bool = _UNSET,
-        transport: Optional[Union[Transport, AsyncTransport]] = _UNSET,
-        ssl_context: Optional[ssl.SSLContext] = _UNSET,
-        max_response_bytes: int = _UNSET,
-        allow_insecure_http: bool = _UNSET,
-    ) -> _C:
-        """Return a new client of this class with ``self.options.extend(...)``; self is untouched.
-
-        Cheap when the transport options stay the same (the new client shares the transport), so a
-        per-call ``extend(total_timeout=...)`` is fine.
-        """
-        client = type(self).__new__(type(self))
-        client._setup(self.options._merged(_given(locals())), self)
-        return client
-
-    def __repr__(self) -> str:
-        return "%s(%r)" % (type(self).__name__, self.options)
-
-
-class ChatBotKitClient(_BaseClient):
-    """The synchronous client: it drives the core's plan of each call, sending its requests with the
-    transport and sleeping its waits (``time.sleep``); ``BotSessionClient`` adds ``create``.
-
-    Build it from ``ClientOptions`` or from option keywords (given both, the keywords apply as
-    ``options.extend(...)``). A client is immutable and safe to share between threads;
-    ``extend(...)`` returns a new client of the same class with merged options. ``with`` the client, or
-    ``close()``, closes the transport it made.
-    """
-
-    __slots__ = ()
-
-    def __enter__(self: _C) -> _C:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def _call(
-        self, url: str, body: bytes, problem: Callable[[Any], Optional[str]], limit: Optional[float] = None
-    ) -> Any:
-        """Drive the core's plan with the transport and time.sleep."""
-        plan = self._core.plan(url, body, problem, _SYSTEM_CLOCK, limit)
-        transport = cast(Transport, self._transport)
-        step = next(plan)
-        while True:
-            outcome: _Outcome = None
-            if isinstance(step, HTTPRequest):
-                try:
-                    outcome = transport(step)
-                except Exception as exc:  # handed to the core, which maps it; raised from there, unchained
-                    outcome = exc
-            else:
-                time.sleep(step)
-            try:
-                step = plan.send(outcome)
-            except StopIteration as done:
-                return done.value
+_ASYNC_WORKERS = 64  # threads an AsyncBotSessionClient may use at once for a synchronous transport
 
 
 class _Job:
@@ -3251,12 +3439,12 @@ class _Job:
 
     def _hand_back(self, outcome: Any) -> None:
         try:
-            self.loop.call_soon_threadsafe(_settle, self.future, outcome)
+            self.loop.call_soon_threadsafe(_set_result_unless_done, self.future, outcome)
         except RuntimeError:  # the loop is closed: nobody waits for this outcome
             _discard(outcome)
 
 
-def _settle(future: Any, outcome: Any) -> None:
+def _set_result_unless_done(future: Any, outcome: Any) -> None:
     if future.done():  # cancelled, or past its deadline
         _discard(outcome)
     else:
@@ -3296,7 +3484,7 @@ class _Workers:
         self._waiting = 0  # jobs not yet taken
         self._forks = _forks
 
-    def run(self, loop: Any, transport: Transport, request: HTTPRequest) -> _Job:
+    def submit(self, loop: Any, transport: Transport, request: HTTPRequest) -> _Job:
         """Queue ``transport(request)``; the job's future (of *loop*) gets the response or the exception."""
         if self._forks != _forks:
             self._start()
@@ -3343,15 +3531,6 @@ class _Workers:
 _LOOP_DIGEST_BYTES = 64 * 1024  # larger answers are decoded and checked off the event loop: see _call
 
 
-def _advance(plan: Generator[Any, Any, Any], outcome: Any) -> Tuple[bool, Any]:
-    """``plan.send(outcome)`` as (False, the next step) or (True, the call's result): a future cannot
-    carry StopIteration out of an executor."""
-    try:
-        return False, plan.send(outcome)
-    except StopIteration as done:
-        return True, done.value
-
-
 async def _within(awaitable: Awaitable[_T], seconds: Optional[float]) -> _T:
     """*awaitable*'s result, or asyncio.TimeoutError after *seconds*: ``asyncio.timeout`` where there is one
     (3.11 on); before, the awaitable runs as a task awaited by _task_result, not ``wait_for``."""
@@ -3375,7 +3554,7 @@ def _digest(plan: Generator[Any, Any, Any], outcome: Any, loop: Any, future: Any
     except BaseException as exc:  # the call's error: raised where the caller awaits
         result = exc
     try:
-        loop.call_soon_threadsafe(_settle, future, result)
+        loop.call_soon_threadsafe(_set_result_unless_done, future, result)
     except RuntimeError:  # the loop is closed: nobody waits
         pass
 
@@ -3395,12 +3574,22 @@ class AsyncBotSessionClient(_BaseClient):
     client.aclose()``, closes the transport it made (see ``BotSessionClient.close``).
     """
 
-    __slots__ = ()
+    __slots__ = ("_workers",)
     _accepts_async_transport = True
+    _workers: Optional[_Workers]
 
     @staticmethod
     def _default_transport(options: ClientOptions) -> Union[Transport, AsyncTransport]:
         return AsyncKeepAliveTransport(options.ssl_context, options.max_response_bytes)
+
+    def _setup(self, options: ClientOptions, parent: Optional[_BaseClient]) -> None:
+        """The shared part, then worker threads for a synchronous transport (the default needs none),
+        shared with *parent* when the transport is."""
+        super()._setup(options, parent)
+        if isinstance(parent, AsyncBotSessionClient) and parent._transport is self._transport:
+            self._workers = parent._workers
+        else:
+            self._workers = None if self._is_async else _Workers()
 
     async def __aenter__(self: _C) -> _C:
         return self
@@ -3473,7 +3662,7 @@ class AsyncBotSessionClient(_BaseClient):
                     return await transport(request)  # it keeps to request.timeout itself, more cheaply
                 return await _within(transport(request), request.timeout)
             loop = asyncio.get_running_loop()
-            job = cast(_Workers, self._workers).run(loop, cast(Transport, self._transport), request)
+            job = cast(_Workers, self._workers).submit(loop, cast(Transport, self._transport), request)
             # The job's own future, with the attempt's deadline set on it: a cancellation always reaches
             # the caller (wait_for, before 3.11, could return an outcome that came as it was cancelled).
             alarm = None if request.timeout is None else loop.call_later(request.timeout, _expire, job.future)
@@ -3493,27 +3682,6 @@ class AsyncBotSessionClient(_BaseClient):
             return exc
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Public API
-# ---------------------------------------------------------------------------------------------------------
-
-
-def create_bot_session(
-    client: ChatBotKitClient, bot_id: str, request: BotSessionCreateRequest = _NO_REQUEST
-) -> BotSessionCreateResponse:
-    """Create a session for bot *bot_id* and return it: ``{id, conversationId, token, expiresAt, ...}``.
-
-    *request* is the createBotSession body (``durationInSeconds``, ``messages``, ``meta``, or more);
-    it is checked against the schema's types first, so a malformed one raises ValueError or TypeError
-    naming the field before any network I/O. Failures raise APIError, APIConnectionError or
-    APITimeoutError after the client's retries.
-    """
-    if not isinstance(client, ChatBotKitClient):
-        raise TypeError("client must be a ChatBotKitClient, not %s" % type(client).__name__)
-    url, body = _session_call(client, bot_id, request)
-    return client._call(url, body, _session_problem)  # type: ignore[no-any-return]
-
-
 async def acreate_bot_session(
     client: AsyncBotSessionClient,
     bot_id: str,
@@ -3526,29 +3694,35 @@ async def acreate_bot_session(
     return await client._call(url, body, _session_problem)  # type: ignore[no-any-return]
 
 
-class BotSessionClient(ChatBotKitClient):
-    """A client for bot sessions: ``BotSessionClient(secret=...).create("bot-id", {...})``."""
-
-    __slots__ = ()
-
-    def create(self, bot_id: str, request: BotSessionCreateRequest = _NO_REQUEST) -> BotSessionCreateResponse:
-        """Create a session for bot *bot_id*; see ``create_bot_session`` for *request*, result and errors."""
-        return create_bot_session(self, bot_id, request)
+# =========================================================================================================
+# 4. The web endpoint: SessionEndpoint and lambda_handler
+# =========================================================================================================
 
 
 # ---------------------------------------------------------------------------------------------------------
-# The web endpoint's decisions: what each request is answered, with no I/O (as _Core's plan has none)
+# The endpoint's decisions: what each request is answered, with no I/O (as _Core's plan has none)
 # ---------------------------------------------------------------------------------------------------------
+
 
 # Every answer of the endpoint is JSON that no cache may keep: a token is a credential.
 _ENDPOINT_HEADERS = (("Content-Type", "application/json"), ("Cache-Control", "no-store"))
+
+
 _ENDPOINT_METHODS = "OPTIONS, POST"
+
+
 # What a preflight may ask for: the JSON body's type, and a credential of the page's own for authorize=.
 _ENDPOINT_REQUEST_HEADERS = "authorization, content-type"
+
+
 _UPSTREAM_CODE = r"[A-Z][A-Z0-9_]{0,63}"  # an upstream code the browser may see; else UPSTREAM_ERROR
+
+
 # An origin as a browser sends it (RFC 6454): a lower-case scheme, an ASCII host (names, IPv4, [IPv6]) and
 # a port only where it is not the scheme's default. Compiled (and cached by re) on first use.
 _ORIGIN = r"([a-z][a-z0-9+.-]*)://((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?|\[[0-9a-f:.]+\])(?::([0-9]{1,5}))?"
+
+
 _DEFAULT_PORTS: Mapping[str, str] = MappingProxyType({"http": "80", "https": "443", "ws": "80", "wss": "443"})
 
 
@@ -3561,7 +3735,9 @@ class _Disconnected(Exception):
     """The ASGI client disconnected while its request body was being read."""
 
 
-class _Readable(Protocol):
+class _BodyFile(Protocol):
+    """A request body as a file object (``wsgi.input``), read a bounded number of bytes at a time."""
+
     def read(self, size: int, /) -> bytes: ...
 
 
@@ -3588,6 +3764,8 @@ class EndpointResponse(NamedTuple):
 # What authorize= returns (or, as a coroutine function, returns when awaited): True to mint, False to refuse
 # with 403, or a mapping of strings to strings sent as the session's meta.
 _Verdict = Union[bool, Mapping[str, str]]
+
+
 _Authorize = Callable[[EndpointRequest], Union[_Verdict, Awaitable[_Verdict]]]
 
 
@@ -3607,6 +3785,8 @@ class _Mint(NamedTuple):
 
 
 _EndpointStep = Union[_ReadBody, EndpointRequest, _Mint]
+
+
 _EndpointPlan = Generator[_EndpointStep, Any, EndpointResponse]
 
 
@@ -3694,24 +3874,120 @@ def _check_meta(meta: Mapping[Any, Any]) -> Dict[str, str]:
     return checked
 
 
-class _EndpointRules:
+def _first_message(body: bytes, max_body_bytes: int, max_message_chars: int) -> str:
+    """The optional first message of a POST body to the endpoint; ValueError says what is wrong with the body."""
+    if len(body) > max_body_bytes:
+        raise ValueError("the body must be at most %d bytes" % max_body_bytes)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("the body is not UTF-8") from None
+    if not text.strip():
+        return ""
+    if _nests_too_deep(body):  # measured first: CPython 3.14 parses 30,000 levels without a RecursionError
+        raise ValueError("the body nests too deeply")
+    try:
+        payload = _decode_json(text)  # the module's strict reading: no NaN, no number a float cannot hold
+    except ValueError:
+        raise ValueError("the body is not JSON") from None
+    if not isinstance(payload, dict):
+        raise ValueError('the body must be a JSON object such as {"message": "Hello"}')
+    payload = cast(Dict[str, Any], payload)
+    unknown = sorted(set(payload) - {"message"}) if len(payload) > 1 or "message" not in payload else ()
+    if unknown:
+        raise ValueError(
+            "only 'message' may be sent; got %s" % ", ".join(_escape_control(repr(key)[:40]) for key in unknown[:5])
+        )
+    message: object = payload.get("message")
+    if message is None:
+        return ""
+    if not isinstance(message, str):
+        raise ValueError("message must be a string")
+    if len(message) > max_message_chars:
+        raise ValueError("message must be at most %d characters" % max_message_chars)
+    try:
+        message.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("message must be valid Unicode text (it holds a lone surrogate)") from None
+    return message
+
+
+class _EndpointAnswers:
+    """How the endpoint answers, with no I/O: JSON with the headers every answer has (``Vary: Origin``
+    unless every origin is allowed), an error's code and message, the answer to a call's outcome, and the
+    one JSON log line of a failure, masked here."""
+
+    __slots__ = ("allowed_origins", "log", "secrecy")
+    allowed_origins: Tuple[str, ...]
+    log: Callable[[str], None]
+    secrecy: _Secrecy
+
+    def _finish(self, outcome: Any, cors: Tuple[Tuple[str, str], ...]) -> EndpointResponse:
+        """The answer to a POST, from the session or the exception its call ended with."""
+        if isinstance(outcome, _Misconfigured):
+            self._log_failure(500, "NOT_CONFIGURED", str(outcome))
+            return self._refuse(500, "NOT_CONFIGURED", "the chat endpoint is not configured", cors)
+        if not isinstance(outcome, BaseException):  # a session, checked by the client: strings, a finite number
+            expires = outcome["expiresAt"]
+            body = '{"conversationId":%s,"token":%s,"expiresAt":%s}' % (
+                _json_string(outcome["conversationId"]),
+                _json_string(outcome["token"]),
+                float.__repr__(expires) if isinstance(expires, float) else int.__repr__(expires),
+            )
+            return self._answer(200, body.encode("ascii"), cors)
+        if isinstance(outcome, APITimeoutError):
+            self._log_failure(504, outcome.code, str(outcome), outcome)
+            return self._refuse(504, "TIMEOUT", "the chat service did not answer in time", cors)
+        code = outcome.code if isinstance(outcome, ChatBotKitError) else "UNEXPECTED_ERROR"
+        code = code if re.fullmatch(_UPSTREAM_CODE, code) else "UPSTREAM_ERROR"
+        self._log_failure(502, code, str(outcome) if isinstance(outcome, ChatBotKitError) else repr(outcome), outcome)
+        return self._refuse(502, code, "the chat service could not open a session", cors)
+
+    def _answer(self, status: int, body: bytes, extra: Iterable[Tuple[str, str]] = ()) -> EndpointResponse:
+        """An answer with *body* (JSON, or empty), and the headers every answer has, then *extra*."""
+        headers = (_ENDPOINT_HEADERS if body else _ENDPOINT_HEADERS[1:]) + tuple(extra)
+        if self.allowed_origins != ("*",) and ("Vary", "Origin") not in headers:
+            headers += (("Vary", "Origin"),)  # the answer depends on Origin: no shared cache may mix them
+        return EndpointResponse(status, headers, body)
+
+    def _refuse(self, status: int, code: str, message: str, cors: Iterable[Tuple[str, str]] = ()) -> EndpointResponse:
+        return self._answer(status, _encode_json({"code": code, "message": message}).encode("ascii"), cors)
+
+    @staticmethod
+    def _headless(answer: EndpointResponse) -> EndpointResponse:
+        """*answer* for a HEAD request: the same status and headers, no body (RFC 9110 section 9.3.2)."""
+        return answer._replace(body=b"")
+
+    def _log_failure(self, status: int, code: str, text: str, error: Optional[BaseException] = None) -> None:
+        """One JSON line for the log: the answer's status and code, and the error, masked here."""
+        line: Dict[str, Any] = {"level": "error", "logger": _LOGGER_NAME + ".endpoint", "status": status, "code": code}
+        line["error"] = self.secrecy.masked_line(text)
+        if error is not None:
+            line["errorType"] = type(error).__name__
+            line["attempts"] = getattr(error, "attempts", None)
+            if isinstance(error, APIError) and error.request_id:
+                line["requestId"] = self.secrecy.masked_line(error.request_id)
+        try:
+            self.log(json.dumps(line))
+        except Exception:  # a failing log must not turn an answer into a crash  # nosec B110
+            pass
+
+
+class _EndpointRules(_EndpointAnswers):
     """The endpoint's configuration and every decision it makes, with no I/O: which requests are refused
     before their body is read, what a body may hold, what authorize= may answer, the deadline, and the
     answer to each outcome. ``plan`` is one request as a generator, driven by the front doors."""
 
     __slots__ = (
         "allowed_hosts",
-        "allowed_origins",
         "authorize",
         "bot_id",
         "deadline_margin",
-        "log",
         "max_body_bytes",
         "max_message_chars",
         "preflight_max_age",
         "request",
         "request_fields",
-        "secrecy",
         "time_budget",
     )
 
@@ -3756,7 +4032,7 @@ class _EndpointRules:
         try:
             if isinstance(body, ValueError):
                 raise body
-            message = self._message(body)
+            message = _first_message(body, self.max_body_bytes, self.max_message_chars)
         except ValueError as error:
             return self._refuse(400, "BAD_REQUEST", str(error), cors)
         meta: Optional[Dict[str, str]] = None
@@ -3840,43 +4116,6 @@ class _EndpointRules:
 
     # -- the body ---------------------------------------------------------------------------------------------
 
-    def _message(self, body: bytes) -> str:
-        """The optional first message of a POST body; ValueError says what is wrong with the body."""
-        if len(body) > self.max_body_bytes:
-            raise ValueError("the body must be at most %d bytes" % self.max_body_bytes)
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ValueError("the body is not UTF-8") from None
-        if not text.strip():
-            return ""
-        if _nests_too_deep(body):  # measured first: CPython 3.14 parses 30,000 levels without a RecursionError
-            raise ValueError("the body nests too deeply")
-        try:
-            payload = _decode_json(text)  # the module's strict reading: no NaN, no number a float cannot hold
-        except ValueError:
-            raise ValueError("the body is not JSON") from None
-        if not isinstance(payload, dict):
-            raise ValueError('the body must be a JSON object such as {"message": "Hello"}')
-        payload = cast(Dict[str, Any], payload)
-        unknown = sorted(set(payload) - {"message"}) if len(payload) > 1 or "message" not in payload else ()
-        if unknown:
-            raise ValueError(
-                "only 'message' may be sent; got %s" % ", ".join(_escape_control(repr(key)[:40]) for key in unknown[:5])
-            )
-        message: object = payload.get("message")
-        if message is None:
-            return ""
-        if not isinstance(message, str):
-            raise ValueError("message must be a string")
-        if len(message) > self.max_message_chars:
-            raise ValueError("message must be at most %d characters" % self.max_message_chars)
-        try:
-            message.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError("message must be valid Unicode text (it holds a lone surrogate)") from None
-        return message
-
     def _session_request(self, message: Optional[str]) -> BotSessionCreateRequest:
         """The createBotSession request: the configured duration, and the first user message if any."""
         request = cast(BotSessionCreateRequest, dict(self.request))
@@ -3927,65 +4166,139 @@ class _EndpointRules:
             return self.time_budget
         return min(self.time_budget, float(remaining) - self.deadline_margin)
 
-    # -- answers ----------------------------------------------------------------------------------------------
 
-    def _finish(self, outcome: Any, cors: Tuple[Tuple[str, str], ...]) -> EndpointResponse:
-        """The answer to a POST, from the session or the exception its call ended with."""
-        if isinstance(outcome, _Misconfigured):
-            self._log_failure(500, "NOT_CONFIGURED", str(outcome))
-            return self._refuse(500, "NOT_CONFIGURED", "the chat endpoint is not configured", cors)
-        if not isinstance(outcome, BaseException):  # a session, checked by the client: strings, a finite number
-            expires = outcome["expiresAt"]
-            body = '{"conversationId":%s,"token":%s,"expiresAt":%s}' % (
-                _json_string(outcome["conversationId"]),
-                _json_string(outcome["token"]),
-                float.__repr__(expires) if isinstance(expires, float) else int.__repr__(expires),
-            )
-            return self._answer(200, body.encode("ascii"), cors)
-        if isinstance(outcome, APITimeoutError):
-            self._log_failure(504, outcome.code, str(outcome), outcome)
-            return self._refuse(504, "TIMEOUT", "the chat service did not answer in time", cors)
-        code = outcome.code if isinstance(outcome, ChatBotKitError) else "UNEXPECTED_ERROR"
-        code = code if re.fullmatch(_UPSTREAM_CODE, code) else "UPSTREAM_ERROR"
-        self._log_failure(502, code, str(outcome) if isinstance(outcome, ChatBotKitError) else repr(outcome), outcome)
-        return self._refuse(502, code, "the chat service could not open a session", cors)
+# ---------------------------------------------------------------------------------------------------------
+# The endpoint's front doors: handle, ahandle, WSGI, ASGI and Lambda, each a few lines over the plan
+# ---------------------------------------------------------------------------------------------------------
 
-    def _answer(self, status: int, body: bytes, extra: Iterable[Tuple[str, str]] = ()) -> EndpointResponse:
-        """An answer with *body* (JSON, or empty), and the headers every answer has, then *extra*."""
-        headers = (_ENDPOINT_HEADERS if body else _ENDPOINT_HEADERS[1:]) + tuple(extra)
-        if self.allowed_origins != ("*",) and ("Vary", "Origin") not in headers:
-            headers += (("Vary", "Origin"),)  # the answer depends on Origin: no shared cache may mix them
-        return EndpointResponse(status, headers, body)
 
-    def _refuse(self, status: int, code: str, message: str, cors: Iterable[Tuple[str, str]] = ()) -> EndpointResponse:
-        return self._answer(status, _encode_json({"code": code, "message": message}).encode("ascii"), cors)
+def _endpoint_environment(environ: Mapping[str, str]) -> Tuple[str, int, Tuple[str, ...]]:
+    """The bot, the session duration and the allowed origins that *environ* gives the endpoint, or
+    ValueError naming the variable that is missing or bad."""
+    bot_id = environ.get("CHATBOTKIT_BOT_ID", "").strip()
+    if not bot_id:
+        raise ValueError("CHATBOTKIT_BOT_ID is not set: set it to the bot that browsers open sessions with")
+    try:
+        _check_bot_id(bot_id)
+    except ValueError as error:
+        raise ValueError("CHATBOTKIT_BOT_ID: %s" % error) from None
+    duration = environ.get("CHATBOTKIT_SESSION_DURATION", "3600").strip()
+    if not re.fullmatch(r"[0-9]{1,6}", duration) or not 1800 <= int(duration) <= 86400:
+        raise ValueError("CHATBOTKIT_SESSION_DURATION must be whole seconds from 1800 to 86400, got %r" % duration[:40])
+    origins = [origin for origin in environ.get("CHATBOTKIT_ALLOWED_ORIGINS", "").split(",") if origin.strip()]
+    allowed_origins = _check_origins(origins, "CHATBOTKIT_ALLOWED_ORIGINS")
+    return bot_id, int(duration), allowed_origins
 
-    @staticmethod
-    def _headless(answer: EndpointResponse) -> EndpointResponse:
-        """*answer* for a HEAD request: the same status and headers, no body (RFC 9110 section 9.3.2)."""
-        return answer._replace(body=b"")
 
-    def _log_failure(self, status: int, code: str, text: str, error: Optional[BaseException] = None) -> None:
-        """One JSON line for the log: the answer's status and code, and the error, masked here."""
-        line: Dict[str, Any] = {"level": "error", "logger": _LOGGER_NAME + ".endpoint", "status": status, "code": code}
-        line["error"] = self.secrecy.masked_line(text)
-        if error is not None:
-            line["errorType"] = type(error).__name__
-            line["attempts"] = getattr(error, "attempts", None)
-            if isinstance(error, APIError) and error.request_id:
-                line["requestId"] = self.secrecy.masked_line(error.request_id)
+class _EndpointCalls:
+    """What the endpoint's front doors drive its plan with: a blocking driver (``handle``, WSGI, Lambda)
+    and an asyncio one (``ahandle``, ASGI), each giving the plan the body, authorize='s verdict and the
+    session (or the exception its call ended with)."""
+
+    client: Union[BotSessionClient, AsyncBotSessionClient, None]
+    _rules: _EndpointRules
+
+    def _drive(self, plan: _EndpointPlan, read: Callable[[int], Union[bytes, ValueError]]) -> EndpointResponse:
+        """Run *plan*: read the body with *read*, ask authorize=, create the session; blocking."""
+        outcome: Any = None
+        while True:
+            done, step = _advance(plan, outcome)
+            if done:
+                return cast(EndpointResponse, step)
+            if isinstance(step, _ReadBody):
+                outcome = read(step.limit)
+            elif isinstance(step, EndpointRequest):
+                outcome = self._verdict(step)
+            else:
+                outcome = self._mint(step)
+
+    def _verdict(self, request: EndpointRequest) -> Any:
+        """authorize='s answer (or the exception it raised) in a synchronous front door."""
+        authorize = cast(_Authorize, self._rules.authorize)
+        if _is_async_transport(authorize):
+            return _Misconfigured("authorize is a coroutine function: serve the endpoint with ahandle or asgi")
         try:
-            self.log(json.dumps(line))
-        except Exception:  # a failing log must not turn an answer into a crash  # nosec B110
-            pass
+            verdict = authorize(request)
+        except Exception as error:  # mapped to a 500 by the plan, never raised to the server
+            return error
+        if isinstance(verdict, collections.abc.Awaitable):
+            _discard(verdict)
+            return _Misconfigured("authorize returned an awaitable: serve the endpoint with ahandle or asgi")
+        return verdict
+
+    def _mint(self, step: _Mint) -> Any:
+        """The session (or the exception its call ended with) from a ``BotSessionClient``, blocking."""
+        client = self.client
+        if not isinstance(client, ChatBotKitClient):
+            return _Misconfigured(
+                "the endpoint has no client"
+                if client is None
+                else "handle, wsgi and lambda_handler need a BotSessionClient (asgi and ahandle take either)"
+            )
+        try:
+            url = client._core.url(_SESSION_PATH_TEMPLATE, {"botId": self._rules.bot_id})
+            return client._call(url, step.body, _session_problem, step.seconds)
+        except Exception as error:  # mapped to an answer by the plan, never raised to the server
+            return error
+
+    def _mint_by(self, step: _Mint, deadline: float) -> Any:
+        """``_mint`` in a worker thread, with the time that is left when the thread takes it up."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return APITimeoutError("no worker thread was free before the deadline", request_sent=False)
+        return self._mint(step._replace(seconds=left))
+
+    async def _adrive(
+        self, plan: _EndpointPlan, body: Union[bytes, str, AsyncIterable[bytes], None]
+    ) -> EndpointResponse:
+        """Run *plan*: read *body*, await authorize= and create the session."""
+        outcome: Any = None
+        while True:
+            done, step = _advance(plan, outcome)
+            if done:
+                return cast(EndpointResponse, step)
+            if isinstance(step, _ReadBody):
+                if isinstance(body, (bytes, bytearray, memoryview, str)) or body is None:
+                    outcome = _capped_body(body, step.limit)
+                else:
+                    outcome = await _acapped_body(body, step.limit)
+            elif isinstance(step, EndpointRequest):
+                outcome = await self._averdict(step)
+            else:
+                outcome = await self._amint(step)
+
+    async def _averdict(self, request: EndpointRequest) -> Any:
+        try:
+            verdict = cast(_Authorize, self._rules.authorize)(request)
+            if isinstance(verdict, collections.abc.Awaitable):
+                return await verdict
+            return verdict
+        except Exception as error:  # mapped to a 500 by the plan, never raised to the server
+            return error
+
+    async def _amint(self, step: _Mint) -> Any:
+        import asyncio  # loaded by whoever awaits this
+
+        client = self.client
+        if isinstance(client, AsyncBotSessionClient):
+            try:
+                url = client._core.url(_SESSION_PATH_TEMPLATE, {"botId": self._rules.bot_id})
+                return await client._call(url, step.body, _session_problem, step.seconds)
+            except Exception as error:  # mapped to an answer by the plan, never raised to the server
+                return error
+        if client is None:
+            return self._mint(step)
+        # A BotSessionClient blocks: in a worker thread of the loop's executor, and the time spent
+        # waiting for one counts against the deadline (a thread taken up too late sends nothing).
+        deadline = time.monotonic() + step.seconds
+        work = asyncio.get_running_loop().run_in_executor(None, self._mint_by, step, deadline)
+        try:
+            return await _within(work, step.seconds + 0.05)  # the thread's own call ends at the deadline
+        except asyncio.TimeoutError:
+            return APITimeoutError("no worker thread was free before the deadline", request_sent=False)
 
 
-# ---------------------------------------------------------------------------------------------------------
-# The web endpoint's front doors: handle, ahandle, WSGI, ASGI and Lambda, each a few lines over the plan
-# ---------------------------------------------------------------------------------------------------------
-
-
-class SessionEndpoint:
+class SessionEndpoint(_EndpointCalls):
     """The server side of a chat widget: answers a browser's ``POST`` with a new session for one bot.
 
     ``SessionEndpoint(client, "bot-id", allowed_origins=["https://shop.example"])`` answers
@@ -4088,7 +4401,7 @@ class SessionEndpoint:
             receive: Callable[[], Awaitable[Dict[str, Any]]],
             send: Callable[[Dict[str, Any]], Awaitable[None]],
         ) -> None:
-            await self._asgi(scope, receive, send)
+            await _asgi_app(self, scope, receive, send)
 
         self.asgi = asgi
 
@@ -4107,25 +4420,10 @@ class SessionEndpoint:
         ``os.environ``). Without *client*, a ``BotSessionClient`` from the environment (``ClientOptions.
         from_env``: 10 s per attempt, 2 retries). A missing or bad variable raises ValueError naming it."""
         environ = os.environ if environ is None else environ
-        bot_id = environ.get("CHATBOTKIT_BOT_ID", "").strip()
-        if not bot_id:
-            raise ValueError("CHATBOTKIT_BOT_ID is not set: set it to the bot that browsers open sessions with")
-        try:
-            _check_bot_id(bot_id)
-        except ValueError as error:
-            raise ValueError("CHATBOTKIT_BOT_ID: %s" % error) from None
-        duration = environ.get("CHATBOTKIT_SESSION_DURATION", "3600").strip()
-        if not re.fullmatch(r"[0-9]{1,6}", duration) or not 1800 <= int(duration) <= 86400:
-            raise ValueError(
-                "CHATBOTKIT_SESSION_DURATION must be whole seconds from 1800 to 86400, got %r" % duration[:40]
-            )
-        origins = [origin for origin in environ.get("CHATBOTKIT_ALLOWED_ORIGINS", "").split(",") if origin.strip()]
-        allowed_origins = _check_origins(origins, "CHATBOTKIT_ALLOWED_ORIGINS")
+        bot_id, duration, allowed_origins = _endpoint_environment(environ)
         if client is None:
             client = BotSessionClient(ClientOptions.from_env(environ, timeout=10.0, retries=2))
-        return cls(
-            client, bot_id, allowed_origins=allowed_origins, duration=int(duration), authorize=authorize, log=log
-        )
+        return cls(client, bot_id, allowed_origins=allowed_origins, duration=duration, authorize=authorize, log=log)
 
     def __repr__(self) -> str:
         return "SessionEndpoint(bot_id=%r, allowed_origins=%r)" % (self.bot_id, list(self.allowed_origins))
@@ -4145,13 +4443,11 @@ class SessionEndpoint:
         """The host names the endpoint answers to (IP addresses always), or () for any."""
         return self._rules.allowed_hosts
 
-    # -- the synchronous driver ------------------------------------------------------------------------------
-
     def handle(
         self,
         method: str,
         headers: Union[Mapping[str, str], Iterable[Tuple[str, str]]],
-        body: Union[bytes, str, _Readable, None] = b"",
+        body: Union[bytes, str, _BodyFile, None] = b"",
         *,
         remaining: Optional[float] = None,
         remote_addr: Optional[str] = None,
@@ -4164,58 +4460,6 @@ class SessionEndpoint:
         fields = _header_fields(headers)
         plan = self._rules.plan(method, fields, remote_addr, event, remaining, _SYSTEM_CLOCK)
         return self._drive(plan, functools.partial(_capped_body, body))
-
-    def _drive(self, plan: _EndpointPlan, read: Callable[[int], Union[bytes, ValueError]]) -> EndpointResponse:
-        """Run *plan*: read the body with *read*, ask authorize=, create the session; blocking."""
-        outcome: Any = None
-        while True:
-            done, step = _advance(plan, outcome)
-            if done:
-                return cast(EndpointResponse, step)
-            if isinstance(step, _ReadBody):
-                outcome = read(step.limit)
-            elif isinstance(step, EndpointRequest):
-                outcome = self._verdict(step)
-            else:
-                outcome = self._mint(step)
-
-    def _verdict(self, request: EndpointRequest) -> Any:
-        """authorize='s answer (or the exception it raised) in a synchronous front door."""
-        authorize = cast(_Authorize, self._rules.authorize)
-        if _is_async_transport(authorize):
-            return _Misconfigured("authorize is a coroutine function: serve the endpoint with ahandle or asgi")
-        try:
-            verdict = authorize(request)
-        except Exception as error:  # mapped to a 500 by the plan, never raised to the server
-            return error
-        if isinstance(verdict, collections.abc.Awaitable):
-            _discard(verdict)
-            return _Misconfigured("authorize returned an awaitable: serve the endpoint with ahandle or asgi")
-        return verdict
-
-    def _mint(self, step: _Mint) -> Any:
-        """The session (or the exception its call ended with) from a ``BotSessionClient``, blocking."""
-        client = self.client
-        if not isinstance(client, ChatBotKitClient):
-            return _Misconfigured(
-                "the endpoint has no client"
-                if client is None
-                else "handle, wsgi and lambda_handler need a BotSessionClient (asgi and ahandle take either)"
-            )
-        try:
-            url = client._core.url(_SESSION_PATH_TEMPLATE, {"botId": self._rules.bot_id})
-            return client._call(url, step.body, _session_problem, step.seconds)
-        except Exception as error:  # mapped to an answer by the plan, never raised to the server
-            return error
-
-    def _mint_by(self, step: _Mint, deadline: float) -> Any:
-        """``_mint`` in a worker thread, with the time that is left when the thread takes it up."""
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return APITimeoutError("no worker thread was free before the deadline", request_sent=False)
-        return self._mint(step._replace(seconds=left))
-
-    # -- the asyncio driver ---------------------------------------------------------------------------------
 
     async def ahandle(
         self,
@@ -4232,105 +4476,11 @@ class SessionEndpoint:
         text, or an async iterable of byte chunks (Starlette's ``request.stream()``), read no further than
         ``max_body_bytes + 1`` bytes."""
         plan = self._rules.plan(method, _header_fields(headers), remote_addr, event, remaining, _SYSTEM_CLOCK)
-        outcome: Any = None
-        while True:
-            done, step = _advance(plan, outcome)
-            if done:
-                return cast(EndpointResponse, step)
-            if isinstance(step, _ReadBody):
-                if isinstance(body, (bytes, bytearray, memoryview, str)) or body is None:
-                    outcome = _capped_body(body, step.limit)
-                else:
-                    outcome = await _acapped_body(body, step.limit)
-            elif isinstance(step, EndpointRequest):
-                outcome = await self._averdict(step)
-            else:
-                outcome = await self._amint(step)
-
-    async def _averdict(self, request: EndpointRequest) -> Any:
-        try:
-            verdict = cast(_Authorize, self._rules.authorize)(request)
-            if isinstance(verdict, collections.abc.Awaitable):
-                return await verdict
-            return verdict
-        except Exception as error:  # mapped to a 500 by the plan, never raised to the server
-            return error
-
-    async def _amint(self, step: _Mint) -> Any:
-        import asyncio  # loaded by whoever awaits this
-
-        client = self.client
-        if isinstance(client, AsyncBotSessionClient):
-            try:
-                url = client._core.url(_SESSION_PATH_TEMPLATE, {"botId": self._rules.bot_id})
-                return await client._call(url, step.body, _session_problem, step.seconds)
-            except Exception as error:  # mapped to an answer by the plan, never raised to the server
-                return error
-        if client is None:
-            return self._mint(step)
-        # A BotSessionClient blocks: in a worker thread of the loop's executor, and the time spent
-        # waiting for one counts against the deadline (a thread taken up too late sends nothing).
-        deadline = time.monotonic() + step.seconds
-        work = asyncio.get_running_loop().run_in_executor(None, self._mint_by, step, deadline)
-        try:
-            return await _within(work, step.seconds + 0.05)  # the thread's own call ends at the deadline
-        except asyncio.TimeoutError:
-            return APITimeoutError("no worker thread was free before the deadline", request_sent=False)
-
-    # -- WSGI, ASGI, Lambda -------------------------------------------------------------------------------------
+        return await self._adrive(plan, body)
 
     def wsgi(self, environ: Dict[str, Any], start_response: Callable[..., Any]) -> List[bytes]:
         """A WSGI application (PEP 3333): mount it at the path the page posts to."""
-        headers = {
-            key[5:].replace("_", "-").lower(): value for key, value in environ.items() if key.startswith("HTTP_")
-        }
-        for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            if environ.get(key):
-                headers[key.replace("_", "-").lower()] = environ[key]
-        body: Union[bytes, _Readable] = b""
-        if headers.get("content-length") or environ.get("wsgi.input_terminated"):
-            body = environ["wsgi.input"]  # read at most Content-Length (PEP 3333), and the cap
-        method = environ.get("REQUEST_METHOD", "GET")
-        answer = self.handle(method, headers, body, remote_addr=environ.get("REMOTE_ADDR") or None)
-        start_response("%d %s" % (answer.status, _reason(answer.status)), list(answer.headers))
-        return [answer.body]
-
-    async def _asgi(
-        self,
-        scope: Dict[str, Any],
-        receive: Callable[[], Awaitable[Dict[str, Any]]],
-        send: Callable[[Dict[str, Any]], Awaitable[None]],
-    ) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        if scope["type"] != "http":
-            return
-
-        async def chunks() -> AsyncIterator[bytes]:
-            more = True
-            while more:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    raise _Disconnected
-                yield bytes(message.get("body", b""))
-                more = bool(message.get("more_body", False))
-
-        headers = [(bytes(name).decode("latin-1"), bytes(value).decode("latin-1")) for name, value in scope["headers"]]
-        client_address = scope.get("client")
-        remote_addr = str(client_address[0]) if client_address else None
-        try:
-            answer = await self.ahandle(scope["method"], headers, chunks(), remote_addr=remote_addr)
-        except _Disconnected:  # the browser went away before its body arrived: nobody to answer
-            return
-        start = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in answer.headers]
-        await send({"type": "http.response.start", "status": answer.status, "headers": start})
-        await send({"type": "http.response.body", "body": answer.body})
+        return _wsgi_app(self, environ, start_response)
 
     def lambda_handler(self, event: Any, context: Any) -> Dict[str, Any]:
         """An AWS Lambda handler. An HTTP event (a Function URL, API Gateway HTTP API payload 2.0, REST API
@@ -4338,54 +4488,115 @@ class SessionEndpoint:
         A direct invocation (``aws lambda invoke``, another function), ``{"botId": optional, "message":
         optional, "durationInSeconds": optional}``, returns the whole session, and raises ValueError naming
         the field of a bad event."""
-        remaining: Optional[float] = None
-        if context is not None and hasattr(context, "get_remaining_time_in_millis"):
-            remaining = context.get_remaining_time_in_millis() / 1000.0
-        http_event = cast(Dict[str, Any], event) if isinstance(event, dict) else {}
-        request_context = _as_mapping(http_event.get("requestContext")) or _EMPTY
-        route = _as_mapping(request_context.get("http"))
-        if "httpMethod" not in http_event and route is None:
-            return self._direct(event, remaining)
-        method = str(http_event.get("httpMethod") or (route or _EMPTY).get("method", ""))
-        fields = _lambda_headers(http_event)
-        identity = _as_mapping(request_context.get("identity")) or _EMPTY
-        remote_addr = (route or identity).get("sourceIp")
-        plan = self._rules.plan(method, fields, remote_addr, event, remaining, _SYSTEM_CLOCK)
-        answer = self._drive(plan, functools.partial(_lambda_body, http_event))
-        reply: Dict[str, Any] = {"statusCode": answer.status}
-        if "elb" in request_context:
-            reply["statusDescription"] = "%d %s" % (answer.status, _reason(answer.status))
-        if isinstance(http_event.get("headers"), dict) or not isinstance(http_event.get("multiValueHeaders"), dict):
-            reply["headers"] = dict(answer.headers)
-        else:  # an ALB with multi-value headers on reads only this key
-            reply["multiValueHeaders"] = {name: [value] for name, value in answer.headers}
-        reply.update(body=answer.body.decode("utf-8"), isBase64Encoded=False)
-        return reply
+        return _lambda_answer(self, event, context)
 
-    def _direct(self, event: Any, remaining: Optional[float]) -> Dict[str, Any]:
-        if not isinstance(event, dict):
-            raise ValueError("event must be a JSON object")
-        fields = cast(Dict[str, Any], event)
-        bot_id = fields.get("botId", self.bot_id)
-        if not isinstance(bot_id, str) or not bot_id.strip():
-            raise ValueError("event.botId must be a non-empty string (no bot is configured)")
-        message = fields.get("message")
-        if message is not None and not isinstance(message, str):
-            raise ValueError("event.message must be a string")
-        request = self._rules._session_request(message)
-        if fields.get("durationInSeconds") is not None:
-            duration = fields["durationInSeconds"]
-            if isinstance(duration, bool) or not isinstance(duration, (int, float)):
-                raise ValueError("event.durationInSeconds must be a number")
-            request["durationInSeconds"] = duration
-        client = self.client
-        if not isinstance(client, ChatBotKitClient):
-            raise TypeError("a direct invocation needs a BotSessionClient")
-        seconds = self._rules._budget(remaining)
-        if seconds <= 0:
-            raise APITimeoutError("no time was left before the platform's deadline", request_sent=False)
-        url, body = _session_call(client, bot_id, request)
-        return dict(client._call(url, body, _session_problem, seconds))
+
+def _wsgi_app(endpoint: SessionEndpoint, environ: Dict[str, Any], start_response: Callable[..., Any]) -> List[bytes]:
+    """``SessionEndpoint.wsgi``: the request from *environ*, the answer through *start_response*."""
+    headers = {key[5:].replace("_", "-").lower(): value for key, value in environ.items() if key.startswith("HTTP_")}
+    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if environ.get(key):
+            headers[key.replace("_", "-").lower()] = environ[key]
+    body: Union[bytes, _BodyFile] = b""
+    if headers.get("content-length") or environ.get("wsgi.input_terminated"):
+        body = environ["wsgi.input"]  # read at most Content-Length (PEP 3333), and the cap
+    method = environ.get("REQUEST_METHOD", "GET")
+    answer = endpoint.handle(method, headers, body, remote_addr=environ.get("REMOTE_ADDR") or None)
+    start_response("%d %s" % (answer.status, _reason(answer.status)), list(answer.headers))
+    return [answer.body]
+
+
+async def _asgi_app(
+    endpoint: SessionEndpoint,
+    scope: Dict[str, Any],
+    receive: Callable[[], Awaitable[Dict[str, Any]]],
+    send: Callable[[Dict[str, Any]], Awaitable[None]],
+) -> None:
+    """``SessionEndpoint.asgi``: HTTP, and the lifespan protocol."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    if scope["type"] != "http":
+        return
+
+    async def chunks() -> AsyncIterator[bytes]:
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _Disconnected
+            yield bytes(message.get("body", b""))
+            more = bool(message.get("more_body", False))
+
+    headers = [(bytes(name).decode("latin-1"), bytes(value).decode("latin-1")) for name, value in scope["headers"]]
+    client_address = scope.get("client")
+    remote_addr = str(client_address[0]) if client_address else None
+    try:
+        answer = await endpoint.ahandle(scope["method"], headers, chunks(), remote_addr=remote_addr)
+    except _Disconnected:  # the browser went away before its body arrived: nobody to answer
+        return
+    start = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in answer.headers]
+    await send({"type": "http.response.start", "status": answer.status, "headers": start})
+    await send({"type": "http.response.body", "body": answer.body})
+
+
+def _lambda_answer(endpoint: SessionEndpoint, event: Any, context: Any) -> Dict[str, Any]:
+    """``SessionEndpoint.lambda_handler``: a proxy response to an HTTP event, the session to a direct call."""
+    remaining: Optional[float] = None
+    if context is not None and hasattr(context, "get_remaining_time_in_millis"):
+        remaining = context.get_remaining_time_in_millis() / 1000.0
+    http_event = cast(Dict[str, Any], event) if isinstance(event, dict) else {}
+    request_context = _as_mapping(http_event.get("requestContext")) or _EMPTY
+    route = _as_mapping(request_context.get("http"))
+    if "httpMethod" not in http_event and route is None:
+        return _lambda_direct(endpoint, event, remaining)
+    method = str(http_event.get("httpMethod") or (route or _EMPTY).get("method", ""))
+    fields = _lambda_headers(http_event)
+    identity = _as_mapping(request_context.get("identity")) or _EMPTY
+    remote_addr = (route or identity).get("sourceIp")
+    plan = endpoint._rules.plan(method, fields, remote_addr, event, remaining, _SYSTEM_CLOCK)
+    answer = endpoint._drive(plan, functools.partial(_lambda_body, http_event))
+    reply: Dict[str, Any] = {"statusCode": answer.status}
+    if "elb" in request_context:
+        reply["statusDescription"] = "%d %s" % (answer.status, _reason(answer.status))
+    if isinstance(http_event.get("headers"), dict) or not isinstance(http_event.get("multiValueHeaders"), dict):
+        reply["headers"] = dict(answer.headers)
+    else:  # an ALB with multi-value headers on reads only this key
+        reply["multiValueHeaders"] = {name: [value] for name, value in answer.headers}
+    reply.update(body=answer.body.decode("utf-8"), isBase64Encoded=False)
+    return reply
+
+
+def _lambda_direct(endpoint: SessionEndpoint, event: Any, remaining: Optional[float]) -> Dict[str, Any]:
+    """A direct invocation's answer: the whole session, or ValueError naming the field of a bad event."""
+    if not isinstance(event, dict):
+        raise ValueError("event must be a JSON object")
+    fields = cast(Dict[str, Any], event)
+    bot_id = fields.get("botId", endpoint.bot_id)
+    if not isinstance(bot_id, str) or not bot_id.strip():
+        raise ValueError("event.botId must be a non-empty string (no bot is configured)")
+    message = fields.get("message")
+    if message is not None and not isinstance(message, str):
+        raise ValueError("event.message must be a string")
+    request = endpoint._rules._session_request(message)
+    if fields.get("durationInSeconds") is not None:
+        duration = fields["durationInSeconds"]
+        if isinstance(duration, bool) or not isinstance(duration, (int, float)):
+            raise ValueError("event.durationInSeconds must be a number")
+        request["durationInSeconds"] = duration
+    client = endpoint.client
+    if not isinstance(client, ChatBotKitClient):
+        raise TypeError("a direct invocation needs a BotSessionClient")
+    seconds = endpoint._rules._budget(remaining)
+    if seconds <= 0:
+        raise APITimeoutError("no time was left before the platform's deadline", request_sent=False)
+    url, body = _session_call(client, bot_id, request)
+    return dict(client._call(url, body, _session_problem, seconds))
 
 
 def _header_fields(headers: Union[Mapping[str, str], Iterable[Tuple[str, str]]]) -> Dict[str, str]:
@@ -4395,7 +4606,7 @@ def _header_fields(headers: Union[Mapping[str, str], Iterable[Tuple[str, str]]])
     return {str(name).lower(): str(value) for name, value in pairs}
 
 
-def _capped_body(body: Union[bytes, str, _Readable, None], limit: int) -> bytes:
+def _capped_body(body: Union[bytes, str, _BodyFile, None], limit: int) -> bytes:
     """At most *limit* bytes of a request body: a file object is read no further."""
     if body is None:
         return b""
@@ -4476,9 +4687,15 @@ if os.environ.get("_HANDLER") == __name__ + ".lambda_handler":
     _lambda_endpoint = SessionEndpoint.from_env()
 
 
+# =========================================================================================================
+# 5. The command line: main
+# =========================================================================================================
+
+
 # ---------------------------------------------------------------------------------------------------------
-# Command line
+# The command line
 # ---------------------------------------------------------------------------------------------------------
+
 
 _PROG = "chatbotkit-session"
 
