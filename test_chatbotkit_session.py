@@ -1,9 +1,11 @@
 # SPDX-License-Identifier: MIT
 """Tests for chatbotkit_session: plain unittest, real loopback servers, no third-party packages.
 
-Run with ``python -m unittest``. Grouped by behaviour, in the order the module reads; the core is driven
-by a fake clock (TestCore). Tests that need a peer from outside the standard library (Prism, Node, the
-Lambda runtime client, the frameworks, Chromium, h11) are in test_peers.py, which skips them without it.
+Run with ``python -m unittest``. Grouped as the module is, in its five bands (the client, kept-alive
+connections, asyncio, the web endpoint, the command line), and by behaviour within each; the core is driven
+by a fake clock (TestCore). Fixtures live in support_chatbotkit_session.py. Tests that need a peer from
+outside the standard library (Prism, Node, the Lambda runtime client, the frameworks, the servers, Chromium,
+h11) are in test_peers.py, which skips them without it.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ import re
 import shutil
 import socket
 import ssl
-import subprocess
 import sys
 import tempfile
 import threading
@@ -33,949 +34,94 @@ import unittest.mock
 import urllib.error
 import urllib.request
 import warnings
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import chatbotkit_session as cbk
-
-# ---------------------------------------------------------------------------------------------------------
-# Fixtures: loopback servers (http.server, and raw sockets where it is too polite), fake transports,
-# certificates, hostile answers, the web endpoint's and Lambda's events
-# ---------------------------------------------------------------------------------------------------------
-
-
-HERE = Path(__file__).resolve().parent
-
-
-MODULE_FILE = HERE / "chatbotkit_session.py"
-
-
-SHARED = HERE.parent / "shared"
-
-
-OPENAPI_FILE = SHARED / "chatbotkit-openapi" / "bot-session-v1.json"
-
-
-SECRET = "sk-test-4f1c9a7e2b"
-
-
-SESSION = {"id": "ses_1", "conversationId": "conv_1", "token": "tok_1", "expiresAt": 1790000000000}
-
-
-TEMPLATE_KEY = "/api/v1/bot/{botId}/session/create"
-
-
-# A test-only certificate authority and a server certificate it signed (localhost, api.chatbotkit.com,
-# 127.0.0.1, ::1), valid until 2126. Made for these tests with openssl; they protect nothing.
-TEST_CA_PEM = """-----BEGIN CERTIFICATE-----
-MIIByzCCAXGgAwIBAgIUd4nbnJ3eRbAXdUsSVWp1jZ7xNIUwCgYIKoZIzj0EAwIw
-MjEwMC4GA1UEAwwnY2hhdGJvdGtpdF9zZXNzaW9uIHRlc3QgQ0EgKHRlc3RzIG9u
-bHkpMCAXDTI2MTEyMjAyMzUzNVoYDzIxMjYxMDI5MDIzNTM1WjAyMTAwLgYDVQQD
-DCdjaGF0Ym90a2l0X3Nlc3Npb24gdGVzdCBDQSAodGVzdHMgb25seSkwWTATBgcq
-hkjOPQIBBggqhkjOPQMBBwNCAATxcyK/Ai9hxc1et8L/3eHH4u1zH/djTzdvgD4s
-5fAxDhUvc8JymL5MGiKOnPRW6MJHOMzGnenN+hAIlyK60tVxo2MwYTAdBgNVHQ4E
-FgQUZyreG1aWFo41xodViBEORGUSzw4wHwYDVR0jBBgwFoAUZyreG1aWFo41xodV
-iBEORGUSzw4wDwYDVR0TAQH/BAUwAwEB/zAOBgNVHQ8BAf8EBAMCAQYwCgYIKoZI
-zj0EAwIDSAAwRQIgK3/KSNtWehTtBQG8NYQRN3G7mx9w2yIw/H3sjKRbDKoCIQCS
-AeHoLoJjU4vot3DbChqkOF1md9jofBAnPshXW8mU9Q==
------END CERTIFICATE-----
-"""
-
-
-TEST_SERVER_PEM = """-----BEGIN CERTIFICATE-----
-MIIB7zCCAZagAwIBAgIUBVTBhTrJmOlB0TX42U7YyGX83TEwCgYIKoZIzj0EAwIw
-MjEwMC4GA1UEAwwnY2hhdGJvdGtpdF9zZXNzaW9uIHRlc3QgQ0EgKHRlc3RzIG9u
-bHkpMCAXDTI2MTEyMjAyMzUzNVoYDzIxMjYxMDI5MDIzNTM1WjAUMRIwEAYDVQQD
-DAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAATLn/d2RAtq3JGr
-lbo0FiILui5oxDkK/Pq2EKTpKL2N8OAOsdM6yA3cjyxF7u/OPZ2SFOiUe69GmWaO
-E+unLtjDo4GlMIGiMEAGA1UdEQQ5MDeCCWxvY2FsaG9zdIISYXBpLmNoYXRib3Rr
-aXQuY29thwR/AAABhxAAAAAAAAAAAAAAAAAAAAABMAkGA1UdEwQCMAAwEwYDVR0l
-BAwwCgYIKwYBBQUHAwEwHQYDVR0OBBYEFLBGelLDkOj7kt2ABBmblUhaaAT3MB8G
-A1UdIwQYMBaAFGcq3htWlhaONcaHVYgRDkRlEs8OMAoGCCqGSM49BAMCA0cAMEQC
-IFMCNSem8ftJoE7J0rTB2juzrtinR4crbey71kPOBTZIAiBICkpAMxDFJD412giQ
-TU1qvxdMjo2icQcCg87+6fQ3dQ==
------END CERTIFICATE-----
-"""
-
-
-TEST_SERVER_KEY = """-----BEGIN EC PRIVATE KEY-----
-MHcCAQEEIPZnVOhOq5jQ2b8PFzTTrOV3oKVqpjZqVtvDB37srDe0oAoGCCqGSM49
-AwEHoUQDQgAEy5/3dkQLatyRq5W6NBYiC7ouaMQ5Cvz6thCk6Si9jfDgDrHTOsgN
-3I8sRe7vzj2dkhTolHuvRplmjhPrpy7Yww==
------END EC PRIVATE KEY-----
-"""
-
-
-@dataclasses.dataclass
-class Recorded:
-    """One request as a loopback server received it."""
-
-    method: str
-    path: str
-    headers: Dict[str, str]
-    body: bytes
-    client_port: int
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-def reply(
-    handler: http.server.BaseHTTPRequestHandler,
-    status: int,
-    body: bytes = b"",
-    headers: Any = (),
-    content_type: Optional[str] = "application/json",
-) -> None:
-    handler.send_response(status)
-    for name, value in headers:
-        handler.send_header(name, value)
-    if content_type:
-        handler.send_header("Content-Type", content_type)
-    handler.send_header("Content-Length", str(len(body)))
-    handler.end_headers()
-    handler.wfile.write(body)
-
-
-def json_reply(handler: http.server.BaseHTTPRequestHandler, status: int, payload: Any, headers: Any = ()) -> None:
-    reply(handler, status, json.dumps(payload).encode("utf-8"), headers)
-
-
-def session_app(handler: http.server.BaseHTTPRequestHandler, record: Recorded) -> None:
-    """A small stand-in for the API: sessions for any bot, 401 without a bearer, 404 for 'missing-bot'."""
-    match = re.fullmatch(r"(/api)?/v1/bot/([^/]+)/session/create", record.path)
-    if record.method != "POST" or not match:
-        json_reply(handler, 404, {"code": "NOT_FOUND", "message": "no such route"})
-    elif not record.headers.get("authorization", "").startswith("Bearer "):
-        json_reply(handler, 401, {"code": "NOT_AUTHENTICATED", "message": "a bearer token is required"})
-    elif match.group(2) == "missing-bot":
-        json_reply(handler, 404, {"code": "NOT_FOUND", "message": "bot not found"})
-    else:
-        request = record.json()
-        json_reply(handler, 200, dict(SESSION, messages=request.get("messages", [])))
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _HTTPServer
-
-    def setup(self) -> None:
-        super().setup()
-        if self.server.idle_timeout is not None:
-            self.connection.settimeout(self.server.idle_timeout)
-        with self.server.lock:
-            self.server.connection_count += 1
-            self.connection_index = self.server.connection_count  # 1 for the first connection
-        self.requests_on_connection = 0
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("content-length") or 0)
-        record = Recorded(
-            self.command,
-            self.path,
-            {name.lower(): value for name, value in self.headers.items()},
-            self.rfile.read(length),
-            self.client_address[1],
-        )
-        with self.server.lock:
-            self.server.requests.append(record)
-        self.requests_on_connection += 1
-        self.server.app(self, record)
-
-    do_GET = do_POST
-
-    def do_CONNECT(self) -> None:
-        """Act as an HTTPS proxy that is also the API: answer CONNECT, then speak TLS as the target host."""
-        with self.server.lock:
-            self.server.tunnels.append(self.path)
-        self.send_response(200, "Connection established")
-        self.end_headers()
-        tls = self.server.tls_context().wrap_socket(self.connection, server_side=True)
-        self.connection = tls
-        self.rfile = tls.makefile("rb")
-        self.wfile = tls.makefile("wb")
-        self.close_connection = False
-
-    def finish(self) -> None:
-        with contextlib.suppress(OSError):
-            super().finish()
-        if isinstance(self.connection, ssl.SSLSocket):
-            self.connection.close()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class _HTTPServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128  # socketserver's 5 would drop concurrent connects (and clients resend after 1 s)
-    app: Callable[[http.server.BaseHTTPRequestHandler, Recorded], None]
-    idle_timeout: Optional[float]
-    tls_context: Callable[[], ssl.SSLContext]
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a client that hangs up early is part of several tests
-
-
-class LoopbackServer:
-    """A threaded HTTP/1.1 server on 127.0.0.1 with a free port, recording every request it receives."""
-
-    def __init__(
-        self, app: Callable[..., None] = session_app, *, tls: bool = False, idle_timeout: Optional[float] = None
-    ) -> None:
-        self.httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
-        self.httpd.app = app
-        self.httpd.idle_timeout = idle_timeout
-        self.httpd.requests = []  # type: ignore[attr-defined]
-        self.httpd.tunnels = []  # type: ignore[attr-defined]
-        self.httpd.lock = threading.Lock()  # type: ignore[attr-defined]
-        self.httpd.connection_count = 0  # type: ignore[attr-defined]
-        self.httpd.tls_context = server_tls_context
-        if tls:
-            self.httpd.socket = server_tls_context().wrap_socket(self.httpd.socket, server_side=True)
-        self.scheme = "https" if tls else "http"
-        self.port = self.httpd.server_address[1]
-        self.url = "%s://127.0.0.1:%d" % (self.scheme, self.port)
-        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    @property
-    def requests(self) -> List[Recorded]:
-        return list(self.httpd.requests)  # type: ignore[attr-defined]
-
-    @property
-    def tunnels(self) -> List[str]:
-        return list(self.httpd.tunnels)  # type: ignore[attr-defined]
-
-    def connections(self) -> int:
-        """How many connections carried at least one request."""
-        return len({record.client_port for record in self.requests})
-
-    def __enter__(self) -> LoopbackServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self._thread.join(5)
-
-
-_CERT_DIR = tempfile.mkdtemp(prefix="cbk-test-certs-")
-
-
-def cert_file(name: str, text: str) -> str:
-    path = os.path.join(_CERT_DIR, name)
-    if not os.path.exists(path):
-        with open(path, "w") as handle:
-            handle.write(text)
-    return path
-
-
-def server_tls_context() -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_file("server.pem", TEST_SERVER_PEM), cert_file("server.key", TEST_SERVER_KEY))
-    return context
-
-
-def client_tls_context() -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=cert_file("ca.pem", TEST_CA_PEM))
-
-
-class FakeTransport:
-    """A transport passed in: hands out the given responses or raises the given exceptions, in order."""
-
-    def __init__(self, *outcomes: Any) -> None:
-        self.outcomes = list(outcomes) or [cbk.HTTPResponse(200, {}, json.dumps(SESSION).encode())]
-        self.requests: List[cbk.HTTPRequest] = []
-
-    def __call__(self, request: cbk.HTTPRequest) -> cbk.HTTPResponse:
-        self.requests.append(request)
-        outcome = self.outcomes.pop(0) if len(self.outcomes) > 1 else self.outcomes[0]
-        if isinstance(outcome, BaseException):
-            raise outcome
-        return outcome  # type: ignore[no-any-return]
-
-
-def never_called(request: cbk.HTTPRequest) -> cbk.HTTPResponse:
-    raise AssertionError("the transport must not be called")
-
-
-def json_response(status: int, payload: Any, headers: Any = None) -> cbk.HTTPResponse:
-    return cbk.HTTPResponse(status, headers or {"Content-Type": "application/json"}, json.dumps(payload).encode())
-
-
-def make_client(server: LoopbackServer, **options: Any) -> cbk.BotSessionClient:
-    settings: Dict[str, Any] = {"secret": SECRET, "base_url": server.url, "retry_delay": 0, "timeout": 5}
-    settings.update(options)
-    return cbk.BotSessionClient(**settings)
-
-
-def unused_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def module_available(name: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(name) is not None
-
-
-def clean_env(**extra: str) -> Dict[str, str]:
-    """This process's environment without proxy or ChatBotKit settings, plus *extra*."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.lower().endswith("_proxy") and not key.startswith("CHATBOTKIT_") and not key.startswith("SSL_CERT")
-    }
-    env.update(extra)
-    return env
-
-
-def run_cli(*argv: str, **environ: str) -> Tuple[int, str, str]:
-    """The command line run in this process with *environ* as its environment: (status, stdout, stderr)."""
-    stdout, stderr = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        status = cbk._run_cli(list(argv), environ)
-    return status, stdout.getvalue(), stderr.getvalue()
-
-
-def run_python(
-    code: str, *args: str, env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    """Run *code* with this interpreter in a child process (beside the module, unless *cwd* says otherwise)."""
-    return subprocess.run(
-        [sys.executable, "-c", code, *args],
-        cwd=cwd or str(HERE),
-        env=clean_env() if env is None else env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def run_exchange(data: bytes, *, limit: int = 1 << 20, step: int = 0) -> Tuple[cbk.HTTPResponse, bool]:
-    """Feed *data* to an exchange (in pieces of *step* bytes, or whole), then the end of the stream if it
-    still waits; return the response and the reuse verdict."""
-    exchange = cbk._HTTP11Exchange("http://api.test/x", "api.test:80", limit)
-    pieces = [data[i : i + step] for i in range(0, len(data), step)] if step else [data]
-    for piece in pieces:
-        response = exchange.receive(piece)
-        if response is not None:
-            return response, exchange.reusable
-    response = exchange.receive(b"")
-    assert response is not None
-    return response, exchange.reusable
-
-
-def run_threads(client: cbk.BotSessionClient, threads: int = 16, calls: int = 5) -> List[Any]:
-    """Create sessions from *threads* threads at once, *calls* each; return each call's id or exception."""
-    results: List[Any] = []
-    lock = threading.Lock()
-
-    def work(index: int) -> None:
-        for call in range(calls):
-            try:
-                outcome: Any = client.create("bot-%d-%d" % (index, call))["id"]
-            except Exception as exc:  # recorded, and so asserted on by the caller
-                outcome = exc
-            with lock:
-                results.append(outcome)
-
-    workers = [threading.Thread(target=work, args=(index,)) for index in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(30)
-    return results
-
-
-def echo_app(handler: http.server.BaseHTTPRequestHandler, record: Recorded) -> None:
-    """A session whose fields are made from the request: the bot id in the path and the first message."""
-    bot = record.path.split("/")[-3]
-    text = record.json()["messages"][0]["text"]
-    json_reply(
-        handler, 200, dict(SESSION, id="ses-" + bot, conversationId="conv-" + text, token="tok-%s-%s" % (bot, text))
-    )
-
-
-def free_threaded() -> bool:
-    """True on a free-threaded build running with the GIL off (PYTHON_GIL=0 or -X gil=0)."""
-    return not getattr(sys, "_is_gil_enabled", lambda: True)()
-
-
-def hang_up(handler: Any, record: Recorded) -> None:
-    """Read the request, then close the connection without a byte of answer."""
-    handler.close_connection = True
-
-
-@contextlib.contextmanager
-def _stdin(text: str) -> Any:
-    saved = sys.stdin
-    sys.stdin = io.StringIO(text)
-    try:
-        yield
-    finally:
-        sys.stdin = saved
-
-
-class RawServer:
-    """A TCP server on 127.0.0.1 that reads each request and answers with the bytes *answer* gives.
-
-    ``answer(index, request_bytes)`` returns the raw answer for the index-th request (0-based) or None
-    to hang up without a byte; http.server is too polite to send malformed answers.
-    """
-
-    def __init__(
-        self, answer: Callable[[int, bytes], Optional[bytes]], keep_open: bool = False, tls: bool = False
-    ) -> None:
-        self.answer = answer
-        self.keep_open = keep_open
-        self.tls = tls
-        self.peers: List[int] = []  # the client port of each request
-        self.received: List[bytes] = []
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.url = "%s://127.0.0.1:%d" % ("https" if tls else "http", self.port)
-        self._lock = threading.Lock()
-        self._stop = False
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    def _serve(self) -> None:
-        while not self._stop:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
-
-    def _handle(self, conn: socket.socket) -> None:
-        if self.tls:
-            try:
-                conn.settimeout(5)
-                conn = server_tls_context().wrap_socket(conn, server_side=True)
-            except OSError:
-                conn.close()
-                return
-        with conn:
-            conn.settimeout(5)
-            buffer = b""
-            while True:
-                while b"\r\n\r\n" not in buffer:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    buffer += chunk
-                head, _, buffer = buffer.partition(b"\r\n\r\n")
-                length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
-                while len(buffer) < length:
-                    buffer += conn.recv(65536)
-                request, buffer = head + b"\r\n\r\n" + buffer[:length], buffer[length:]
-                with self._lock:
-                    index = len(self.received)
-                    self.received.append(request)
-                    self.peers.append(conn.getpeername()[1])
-                data = self.answer(index, request)
-                if data is None:
-                    return
-                try:
-                    conn.sendall(data)
-                except OSError:
-                    return
-                if not self.keep_open:
-                    return
-
-    def __enter__(self) -> RawServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop = True
-        self.sock.close()
-
-
-def raw(status_line: str, headers: Any = (), body: bytes = b"", length: Optional[int] = None) -> bytes:
-    """An HTTP/1.1 answer as bytes, with a Content-Length unless *length* is -1 (none)."""
-    lines = [status_line] + ["%s: %s" % pair for pair in headers]
-    if length != -1:
-        lines.append("Content-Length: %d" % (len(body) if length is None else length))
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
-
-
-def secret_forms(secret: str = SECRET) -> List[str]:
-    """The secret as a server may echo it: literal, JSON-escaped and percent-encoded, either case of hex."""
-    return [
-        secret,
-        "".join("\\u%04x" % ord(char) for char in secret),
-        "".join("\\u%04X" % ord(char) for char in secret),
-        "".join("%%%02x" % ord(char) for char in secret),
-        "".join("%%%02X" % ord(char) for char in secret),
-    ]
-
-
-def reachable_texts(error: BaseException) -> List[str]:
-    """Every text reachable from a raised error: str, repr, attributes, the whole chain, the traceback."""
-    import traceback
-
-    texts = ["".join(traceback.format_exception(type(error), error, error.__traceback__))]
-    seen: List[BaseException] = []
-    pending: List[Optional[BaseException]] = [error]
-    while pending:
-        item = pending.pop()
-        if item is None or any(item is other for other in seen):
-            continue
-        seen.append(item)
-        texts += [str(item), repr(item)] + [repr(arg) for arg in item.args]
-        for value in vars(item).values():
-            if isinstance(value, BaseException):
-                pending.append(value)
-            elif isinstance(value, (cbk._Headers, dict)):
-                texts += [str(key) for key in value] + [str(item_) for item_ in value.values()]
-            texts.append(repr(value))
-            if isinstance(value, bytes):
-                texts.append(value.decode("latin-1"))
-        pending += [item.__cause__, item.__context__]
-    return texts
-
-
-def _raise_api_error() -> None:
-    raise cbk.APIError("slow down", "TOO_MANY_REQUESTS", status=429, retry_after=1.5)
-
-
-def slow_app(delay: float) -> Callable[..., None]:
-    def app(handler: Any, record: Recorded) -> None:
-        time.sleep(delay)
-        session_app(handler, record)
-
-    return app
-
-
-async def heartbeat(stop: Any, lags: List[float]) -> None:
-    """Tick every 10 ms and record how late each tick came: the event loop's responsiveness."""
-    import asyncio
-
-    loop = asyncio.get_running_loop()
-    while not stop.is_set():
-        before = loop.time()
-        await asyncio.sleep(0.01)
-        lags.append(loop.time() - before - 0.01)
-
-
-def run_async(coroutine: Any) -> Any:
-    import asyncio
-
-    return asyncio.run(coroutine)
-
-
-# The event loop the asyncio tests run on: asyncio's default, or (CBK_TEST_LOOP, as CI runs the suite a
-# second and a third time) one with the proactor's interface, or uvloop.
-TEST_LOOP = os.environ.get("CBK_TEST_LOOP", "")
-
-
-def proactor_interface_loop() -> Any:
-    """A selector loop with the interface of Windows' ProactorEventLoop, as the library meets it:
-    ``add_reader``, ``remove_reader``, ``add_writer`` and ``remove_writer`` raise NotImplementedError when
-    the library calls them, while asyncio's own socket methods and create_connection keep working."""
-    import asyncio
-
-    def refusing(name: str) -> Any:
-        def method(self: Any, *args: Any) -> Any:
-            if sys._getframe(1).f_globals.get("__name__") == cbk.__name__:
-                self.refused.append(name)
-                raise NotImplementedError
-            return getattr(asyncio.SelectorEventLoop, name)(self, *args)
-
-        return method
-
-    class ProactorInterfaceLoop(asyncio.SelectorEventLoop):
-        refused: List[str]
-        add_reader = refusing("add_reader")
-        remove_reader = refusing("remove_reader")
-        add_writer = refusing("add_writer")
-        remove_writer = refusing("remove_writer")
-
-    loop = ProactorInterfaceLoop()
-    loop.refused = []
-    return loop
-
-
-def new_test_loop() -> Any:
-    import asyncio
-
-    if TEST_LOOP == "proactor-interface":
-        return proactor_interface_loop()
-    if TEST_LOOP == "uvloop":
-        import uvloop  # type: ignore[import-not-found]
-
-        return uvloop.new_event_loop()
-    if TEST_LOOP:
-        raise RuntimeError("CBK_TEST_LOOP must be proactor-interface or uvloop, not %r" % TEST_LOOP)
-    return asyncio.new_event_loop()
-
-
-if TEST_LOOP:  # every asyncio.run() of the suite, and of the code it runs, on that loop
-    import asyncio
-
-    class _TestLoopPolicy(asyncio.DefaultEventLoopPolicy):  # type: ignore[misc,name-defined]
-        def new_event_loop(self) -> Any:
-            return new_test_loop()
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # policies are deprecated from 3.14 on
-        asyncio.set_event_loop_policy(_TestLoopPolicy())
-
-
-def run_on(loop: Any, coroutine: Any) -> Any:
-    """Run *coroutine* to its end on *loop*, then close the loop (asyncio.run with a loop of one's own)."""
-    try:
-        return loop.run_until_complete(coroutine)
-    finally:
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
-
-
-class LoopbackProxy:
-    """A CONNECT proxy on 127.0.0.1 (standard library sockets and threads): every tunnel leads to
-    *upstream* (host, port), whatever it asks for. With *credentials* ("user:password") it answers 407
-    without the matching Basic Proxy-Authorization; it waits *hold* seconds before answering each
-    CONNECT; with *refuse* it answers every CONNECT with that status. ``tunnels`` records each CONNECT's
-    target and Proxy-Authorization, ``closed`` each connection the client closed."""
-
-    def __init__(
-        self,
-        upstream: Tuple[str, int],
-        credentials: Optional[str] = None,
-        hold: float = 0.0,
-        refuse: Optional[int] = None,
-    ) -> None:
-        import base64
-
-        self.upstream = upstream
-        self.expected = None if credentials is None else "Basic " + base64.b64encode(credentials.encode()).decode()
-        self.hold, self.refuse = hold, refuse
-        self.tunnels: List[Tuple[str, Optional[str]]] = []
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(1024)
-        self.port = self.sock.getsockname()[1]
-        self.url = "http://127.0.0.1:%d" % self.port
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
-
-    def _handle(self, conn: socket.socket) -> None:
-        with conn:
-            conn.settimeout(10)
-            head = b""
-            while b"\r\n\r\n" not in head:
-                chunk = conn.recv(4096)
-                if not chunk:
-                    return
-                head += chunk
-            lines = head.split(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
-            fields = dict(line.split(": ", 1) for line in lines[1:])
-            authorization = {key.lower(): value for key, value in fields.items()}.get("proxy-authorization")
-            self.tunnels.append((lines[0].split(" ")[1], authorization))
-            time.sleep(self.hold)
-            if self.refuse is not None:
-                conn.sendall(b"HTTP/1.1 %d Refused\r\nContent-Length: 7\r\n\r\nrefused" % self.refuse)
-                return
-            if self.expected is not None and authorization != self.expected:
-                conn.sendall(
-                    b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=t\r\n"
-                    b"Content-Length: 0\r\n\r\n"
-                )
-                return
-            with socket.create_connection(self.upstream) as upstream:
-                conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                conn.settimeout(None)
-                back = threading.Thread(target=self._copy, args=(upstream, conn), daemon=True)
-                back.start()
-                self._copy(conn, upstream)
-                back.join(10)
-
-    @staticmethod
-    def _copy(source: socket.socket, target: socket.socket) -> None:
-        try:
-            while True:
-                data = source.recv(65536)
-                if not data:
-                    break
-                target.sendall(data)
-        except OSError:
-            pass
-        with contextlib.suppress(OSError):
-            target.shutdown(socket.SHUT_WR)
-
-    def __enter__(self) -> LoopbackProxy:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.sock.close()
-
-
-@contextlib.contextmanager
-def proxy_environment(proxy_url: str, no_proxy: str = "") -> Any:
-    """os.environ with only these proxy settings, while transports are built (they read it then)."""
-    env = {key: value for key, value in os.environ.items() if not key.lower().endswith("_proxy")}
-    env.update(HTTPS_PROXY=proxy_url, https_proxy=proxy_url, HTTP_PROXY=proxy_url, http_proxy=proxy_url)
-    env.update(NO_PROXY=no_proxy, no_proxy=no_proxy)
-    with unittest.mock.patch.dict(os.environ, env, clear=True):
-        yield
-
-
-def pooled_transports(**options: Any) -> List[Tuple[str, Callable[[cbk.HTTPRequest], Any], Callable[[], None]]]:
-    """(name, send(request) -> response, close) for each pooled transport: KeepAliveTransport, and
-    AsyncKeepAliveTransport on a loop of the test's kind (a new one per call)."""
-    blocking = cbk.KeepAliveTransport(ssl_context=client_tls_context(), **options)
-    native = cbk.AsyncKeepAliveTransport(ssl_context=client_tls_context(), **options)
-    return [
-        ("KeepAliveTransport", blocking, blocking.close),
-        ("AsyncKeepAliveTransport", lambda request: run_async(native(request)), native.close),
-    ]
-
-
-def pooled_clients(base_url: str, **options: Any) -> List[Tuple[str, Callable[[str], Any], Callable[[], None]]]:
-    """(name, create(bot) -> session, close) for a client over each pooled transport: the options given
-    (timeout, retries and so on), TLS trusting the test CA."""
-    settings = dict(secret=SECRET, base_url=base_url, retries=0, timeout=5, ssl_context=client_tls_context())
-    settings.update(options)
-    blocking = cbk.BotSessionClient(transport=cbk.KeepAliveTransport(ssl_context=client_tls_context()), **settings)
-    native = cbk.AsyncBotSessionClient(**settings)
-    return [
-        ("KeepAliveTransport", blocking.create, blocking.close),
-        ("AsyncKeepAliveTransport", lambda bot: run_async(native.create(bot)), native.close),
-    ]
-
-
-def held_answer(
-    first: bytes, hold: float, tls: bool = False, then: Optional[Callable[[Any, bytes], None]] = None
-) -> Any:
-    """A one-connection server: it reads the request's header section only, sends *first*, runs *then*
-    (given the connection and what it read) or holds the connection *hold* seconds without reading, and
-    closes."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-
-    def serve() -> None:
-        try:
-            conn, _ = server.accept()
-        except OSError:
-            return
-        with contextlib.ExitStack() as stack:
-            stack.enter_context(conn)
-            conn.settimeout(10)
-            try:
-                if tls:
-                    conn = stack.enter_context(server_tls_context().wrap_socket(conn, server_side=True))
-                head = b""
-                while b"\r\n\r\n" not in head:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    head += chunk
-                conn.sendall(first)
-                if then is not None:
-                    then(conn, head)
-                else:
-                    time.sleep(hold)
-            except OSError:
-                pass
-
-    threading.Thread(target=serve, daemon=True).start()
-    return server
-
-
-def token_answer(index: int, request: bytes, interim: bytes = b"") -> bytes:
-    """A session whose token names the request: its bot id and the order it arrived in."""
-    bot = re.search(rb"/bot/([^/]+)/session", request).group(1).decode()  # type: ignore[union-attr]
-    body = json.dumps(dict(SESSION, token="tok-%s-%d" % (bot, index))).encode()
-    return interim + raw("HTTP/1.1 200 OK", [("Content-Type", "application/json")], body)
-
-
-def early_hints(index: int, request: bytes) -> bytes:
-    hints = b"HTTP/1.1 103 Early Hints\r\nLink: </app.css>; rel=preload\r\n\r\nHTTP/1.1 102 Processing\r\n\r\n"
-    return token_answer(index, request, hints)
-
-
-def every_transport(server: Any, **extra: Any) -> List[Tuple[str, Callable[[str], Any], Callable[[], None]]]:
-    """(name, create(bot) -> session, close) for each client kind and each transport of the library."""
-    pool = cbk.KeepAliveTransport(ssl_context=client_tls_context(), **extra)
-    kinds: List[Tuple[str, Any]] = [("UrllibTransport", None), ("KeepAliveTransport", pool)]
-    options = dict(secret=SECRET, base_url=server.url, retries=0, timeout=5, ssl_context=client_tls_context(), **extra)
-    made = []
-    for name, transport in kinds:
-        client = cbk.BotSessionClient(transport=transport, **options)
-        made.append((name, lambda bot, client=client: client.create(bot), pool.close))
-    asynchronous = cbk.AsyncBotSessionClient(**options)
-    close = getattr(asynchronous, "close", lambda: None)  # (0.2.0 had none: so that its failures show here)
-    made.append(("AsyncKeepAliveTransport", lambda bot: run_async(asynchronous.create(bot)), close))
-    threaded = cbk.AsyncBotSessionClient(transport=pool, **options)
-    made.append(("KeepAliveTransport in threads", lambda bot: run_async(threaded.create(bot)), pool.close))
-    return made
-
-
-def asyncio_wait(coroutine: Any, seconds: float) -> Any:
-    import asyncio
-
-    return asyncio.wait_for(coroutine, seconds)
-
-
-def fork_child(create: Callable[[str], Any], bot: str) -> int:
-    """In a fork's child: one create, its token written to the parent as the exit status's story."""
-    try:
-        token = create(bot)["token"]
-        return 0 if token.startswith("tok-%s-" % bot) else 3
-    except BaseException:  # a child never returns into the parent's test runner
-        return 4
-
-
-def load_openapi() -> Dict[str, Any]:
-    with open(str(OPENAPI_FILE), encoding="utf-8") as handle:
-        return json.load(handle)  # type: ignore[no-any-return]
-
-
-JSON_POST = {"Content-Type": "application/json"}
-
-
-SHOP = "https://shop.example"
-
-
-def endpoint_for(transport: Any = None, **options: Any) -> Tuple[cbk.SessionEndpoint, List[str], FakeTransport]:
-    """An endpoint for bot_web over a FakeTransport, with its log lines collected."""
-    fake = transport if transport is not None else FakeTransport()
-    lines: List[str] = []
-    client = cbk.BotSessionClient(secret=SECRET, transport=fake, retry_delay=0)
-    settings: Dict[str, Any] = {"allowed_origins": [SHOP], "duration": 3600, "log": lines.append}
-    settings.update(options)
-    return cbk.SessionEndpoint(client, "bot_web", **settings), lines, fake
-
-
-def answer_json(answer: cbk.EndpointResponse) -> Any:
-    return json.loads(answer.body)
-
-
-class NoRead:
-    """A request body that must not be read."""
-
-    def read(self, size: int = -1) -> bytes:
-        raise AssertionError("the body was read")
-
-
-def start_dev_server(arguments: List[str], env: Dict[str, str]) -> Tuple[subprocess.Popen[str], str, str]:
-    """Start ``chatbotkit_session.py bot_web <arguments>`` (a --serve command); return it, the URL it printed
-    and the whole line."""
-    process = subprocess.Popen(
-        [sys.executable, str(MODULE_FILE), "bot_web", *arguments],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    line = process.stdout.readline() if process.stdout else ""
-    found = re.search(r"http://127\.0\.0\.1:\d+/", line)
-    if found is None:
-        process.kill()
-        process.communicate()
-        raise AssertionError("the server printed no URL: %r" % line)
-    return process, found.group(0), line
-
-
-LAMBDA_HANDLER = "chatbotkit_session.lambda_handler"  # what a function whose package is the one file names
-
-
-FAKE_CONTEXT = (
-    "import time\n"
-    "class Context:\n"
-    "    def __init__(self, milliseconds):\n"
-    "        self.deadline = time.monotonic() + milliseconds / 1000.0\n"
-    "    def get_remaining_time_in_millis(self):\n"
-    "        return int((self.deadline - time.monotonic()) * 1000)\n"
+from support_chatbotkit_session import (
+    EVERY_DOOR,
+    FAKE_CONTEXT,
+    JSON_POST,
+    LAMBDA_HANDLER,
+    LOOP_KINDS,
+    MODULE_FILE,
+    OPENAPI_FILE,
+    SECRET,
+    SESSION,
+    SHOP,
+    TEMPLATE_KEY,
+    TEST_CA_PEM,
+    TEST_LOOP,
+    FakeClock,
+    FakeTransport,
+    IdleClosingServer,
+    LoopbackProxy,
+    LoopbackServer,
+    NoRead,
+    RawServer,
+    Recorded,
+    _raise_api_error,
+    _stdin,
+    answer_json,
+    async_endpoint_for,
+    asyncio_wait,
+    call_asgi,
+    call_lambda,
+    call_wsgi,
+    cert_file,
+    clean_env,
+    client_tls_context,
+    clients_on_every_loop,
+    early_hints,
+    echo_app,
+    endpoint_for,
+    endpoint_for_door,
+    every_transport,
+    fork_child,
+    free_threaded,
+    function_url_event,
+    hang_up,
+    heartbeat,
+    held_answer,
+    json_reply,
+    json_response,
+    load_openapi,
+    make_client,
+    module_available,
+    never_called,
+    pooled_transports,
+    proactor_interface_loop,
+    proxy_environment,
+    raw,
+    raw_exchange,
+    reachable_texts,
+    reply,
+    rest_api_event,
+    run_async,
+    run_cli,
+    run_concurrently,
+    run_exchange,
+    run_lambda,
+    run_on,
+    run_python,
+    run_threads,
+    secret_forms,
+    server_tls_context,
+    session_app,
+    session_of,
+    slow_app,
+    start_dev_server,
+    token_answer,
+    unused_port,
 )
 
-
-def raw_exchange(
-    port: int, method: str, headers: Dict[str, str], body: bytes = b"", path: str = "/"
-) -> Tuple[int, bytes]:
-    """Send one request with exactly *headers* (a Content-Length added only when none is given) and read
-    the answer to the end: its status (0 for no HTTP answer) and body."""
-    fields = dict(headers)
-    if not any(name.lower() == "content-length" for name in fields):
-        fields["Content-Length"] = str(len(body))
-    head = "%s %s HTTP/1.1\r\n%sConnection: close\r\n\r\n" % (
-        method,
-        path,
-        "".join("%s: %s\r\n" % pair for pair in fields.items()),
-    )
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(head.encode("utf-8") + body)
-        answer = b""
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            answer += chunk
-    status_line, _, rest = answer.partition(b"\r\n")
-    status = int(status_line.split()[1]) if status_line.startswith(b"HTTP/") else 0
-    return status, rest.partition(b"\r\n\r\n")[2]
-
-
-def function_url_event(body: Optional[str], method: str = "POST", base64_encoded: bool = False) -> Dict[str, Any]:
-    """A Lambda Function URL (API Gateway HTTP API, payload 2.0) event, as AWS documents its shape."""
-    return {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": "/",
-        "rawQueryString": "",
-        "headers": {"content-type": "application/json", "origin": "https://shop.example"},
-        "requestContext": {"http": {"method": method, "path": "/", "sourceIp": "203.0.113.7"}, "requestId": "r1"},
-        "body": body,
-        "isBase64Encoded": base64_encoded,
-    }
-
-
-def rest_api_event(body: Optional[str], method: str = "POST") -> Dict[str, Any]:
-    """An API Gateway REST API (payload 1.0) proxy event."""
-    return {
-        "resource": "/session",
-        "path": "/session",
-        "httpMethod": method,
-        "headers": {"Content-Type": "application/json"},
-        "requestContext": {"resourcePath": "/session", "httpMethod": method, "stage": "prod"},
-        "body": body,
-        "isBase64Encoded": False,
-    }
-
-
-def run_lambda(code: str, env: Dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
-    """Run *code* with the module copied alone into a folder, as a deployment of the one file has it."""
-    with tempfile.TemporaryDirectory() as folder:
-        shutil.copy(str(MODULE_FILE), folder)
-        return subprocess.run(
-            [sys.executable, "-I", "-S", "-c", "import sys; sys.path.insert(0, '.')\n" + code],
-            cwd=folder,
-            env=env,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+# =========================================================================================================
+# 1. The client
+# =========================================================================================================
 
 
 # ---------------------------------------------------------------------------------------------------------
-# The module's shape: exports, types, imports, the one file
+# The module's shape: exports, types, imports, the map, the one file
 # ---------------------------------------------------------------------------------------------------------
 
 
@@ -1007,14 +153,7 @@ class TestModuleShape(unittest.TestCase):
             "import chatbotkit_session\n"
             "print(sorted(set(sys.modules) - before - {'chatbotkit_session', '__future__'}))"
         )
-        out = subprocess.run(
-            [sys.executable, "-I", "-S", "-c", code],
-            cwd=str(HERE),
-            capture_output=True,
-            text=True,
-            check=True,
-            env=clean_env(),  # CHATBOTKIT_LOG would load logging, as asked
-        )
+        out = run_python("-I", "-S", "-c", code, env=clean_env(), check=True)
         self.assertEqual(out.stdout.strip(), "[]")
 
     def test_typed_dicts_are_declared_once(self) -> None:
@@ -1085,9 +224,7 @@ class TestVendoring(unittest.TestCase):
                 "import sys; sys.path.insert(0, '.'); import chatbotkit_session as c\n"
                 "print(c.__version__, c.BotSessionClient(secret='s', base_url=%r).create('b')['id'])" % server.url
             )
-            out = subprocess.run(
-                [sys.executable, "-I", "-S", "-c", code], cwd=folder, capture_output=True, text=True, timeout=30
-            )
+            out = run_python("-I", "-S", "-c", code, cwd=folder)
         self.assertEqual(out.stdout.split(), [cbk.__version__, "ses_1"], out.stderr)
 
 
@@ -1115,9 +252,7 @@ class TestOptions(unittest.TestCase):
         )
         outputs = []
         for environ in (env, {}):
-            out = subprocess.run(
-                [sys.executable, "-c", code], cwd=str(HERE), capture_output=True, text=True, env=clean_env(**environ)
-            )
+            out = run_python("-c", code, env=clean_env(**environ))
             self.assertEqual(out.returncode, 0, out.stderr)
             outputs.append(out.stdout.splitlines())
         self.assertEqual(outputs[0], ["True https://eu.example u1 5"] * 2 + ["True"])
@@ -1397,21 +532,13 @@ class TestInputValidation(unittest.TestCase):
 
     def test_unsendable_options_fail_when_built_so_a_dry_run_catches_them(self) -> None:
         env = clean_env(CHATBOTKIT_API_SECRET="sk-pasted\u200b")
-        out = subprocess.run(
-            [sys.executable, str(MODULE_FILE), "bot", "--dry-run"], env=env, capture_output=True, text=True, timeout=60
-        )
+        out = run_python(str(MODULE_FILE), "bot", "--dry-run", env=env)
         self.assertEqual(out.returncode, 2)
         self.assertIn("secret", out.stderr)
         self.assertNotIn("Traceback", out.stderr)
         for argv in (["--timeout", "1e10"], ["--total-timeout", "nan"], ["--base-url", "https://b\u00fccher.de"]):
             with self.subTest(argv=argv):
-                out = subprocess.run(
-                    [sys.executable, str(MODULE_FILE), "bot", "--dry-run", *argv],
-                    env=clean_env(),
-                    capture_output=True,
-                    text=True,
-                    timeout=60,
-                )
+                out = run_python(str(MODULE_FILE), "bot", "--dry-run", *argv, env=clean_env())
                 self.assertEqual(out.returncode, 2, out.stderr)
                 errors = [line for line in out.stderr.splitlines() if "error:" in line]
                 self.assertEqual(len(errors), 1, out.stderr)  # the usage, then one error line
@@ -1448,7 +575,7 @@ class TestInputValidation(unittest.TestCase):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# What is sent: URL, path, body, headers
+# What is sent: URL, path, body, headers; the published contract (../shared), read without a peer
 # ---------------------------------------------------------------------------------------------------------
 
 
@@ -1579,21 +706,44 @@ class TestWireFormat(unittest.TestCase):
         self.assertEqual(transport.requests[0].body, transport.requests[1].body)
 
 
+@unittest.skipUnless(
+    OPENAPI_FILE.exists(), "the contract %s is absent (it lives in ../shared beside the checkout)" % OPENAPI_FILE
+)
+class TestOpenAPIDocument(unittest.TestCase):
+    """What the client assumes about the operation, checked against the document itself."""
+
+    def setUp(self) -> None:
+        document = load_openapi()
+        self.operation = document["paths"]["/bot/{botId}/session/create"]["post"]
+        self.server = document["servers"][0]["url"]
+
+    def test_official_url_is_the_documented_server_plus_path(self) -> None:
+        transport = FakeTransport()
+        cbk.BotSessionClient(secret="s", transport=transport).create("b1")
+        self.assertEqual(transport.requests[0].url, self.server + "/bot/b1/session/create")
+        self.assertEqual(self.operation["operationId"], "createBotSession")
+
+    def test_session_check_matches_the_required_response_fields(self) -> None:
+        schema = self.operation["responses"]["200"]["content"]["application/json"]["schema"]
+        self.assertEqual(set(schema["required"]), {"id", "conversationId", "token", "expiresAt"})
+        for name in schema["required"]:
+            broken = dict(SESSION)
+            del broken[name]
+            self.assertIsNotNone(cbk._session_problem(broken), name)
+        self.assertIsNone(cbk._session_problem(SESSION))
+
+    def test_request_field_types_match_the_local_checks(self) -> None:
+        properties = self.operation["requestBody"]["content"]["application/json"]["schema"]["properties"]
+        self.assertEqual(properties["durationInSeconds"]["type"], "number")
+        self.assertEqual(properties["meta"]["type"], "object")
+        self.assertEqual(set(properties["messages"]["items"]["required"]), {"type", "text"})
+        for message_type in properties["messages"]["items"]["properties"]["type"]["enum"]:
+            cbk._session_request_body({"messages": [{"type": message_type, "text": "x"}]})
+
+
 # ---------------------------------------------------------------------------------------------------------
 # The core driven by a fake clock, then retries and timeouts through the drivers
 # ---------------------------------------------------------------------------------------------------------
-
-
-class FakeClock:
-    """A clock for the core: time moves only when the test moves it; the jitter is what the test says."""
-
-    def __init__(self, jitter: float = 0.0) -> None:
-        self.now = 1000.0
-        self.wall = 1790000000.0
-        self.jitter = jitter
-
-    def clock(self) -> Any:
-        return cbk._Clock(lambda: self.now, lambda: self.wall, lambda: self.jitter)
 
 
 class TestCore(unittest.TestCase):
@@ -2024,7 +1174,7 @@ class TestTimeouts(unittest.TestCase):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Exception types, and secrecy
+# Exception types, the errors people read, and secrecy
 # ---------------------------------------------------------------------------------------------------------
 
 
@@ -2233,12 +1383,14 @@ class TestExceptionTypes(unittest.TestCase):
     def test_an_integer_too_large_for_a_float_is_not_a_session_anywhere(self) -> None:
         body = b'{"id": "s", "conversationId": "c", "token": "t", "expiresAt": 1' + b"0" * 400 + b"}"
         with LoopbackServer(lambda handler, record: reply(handler, 200, body)) as server:
-            out = subprocess.run(
-                [sys.executable, str(MODULE_FILE), "bot", "--base-url", server.url, "--retries", "0"],
-                capture_output=True,
-                text=True,
+            out = run_python(
+                str(MODULE_FILE),
+                "bot",
+                "--base-url",
+                server.url,
+                "--retries",
+                "0",
                 env=clean_env(CHATBOTKIT_API_SECRET=SECRET),
-                timeout=30,
             )
         self.assertEqual(out.returncode, 1, out.stderr)
         self.assertEqual(out.stderr.count("\n"), 1, out.stderr)
@@ -2489,7 +1641,7 @@ class TestErrorsPeopleRead(unittest.TestCase):
             "c.BotSessionClient(secret='s', transport=transport, retry_delay=0).create('b')\n"
         ) % json.dumps(SESSION).encode()
         runs = {
-            name: run_python(program, name, env=clean_env(CHATBOTKIT_LOG="debug"))
+            name: run_python("-c", program, name, env=clean_env(CHATBOTKIT_LOG="debug"))
             for name in ("none", "before", "after", "own")
         }
         for name, out in runs.items():
@@ -2503,7 +1655,7 @@ class TestErrorsPeopleRead(unittest.TestCase):
     def test_an_unknown_chatbotkit_log_value_is_one_warning_naming_the_accepted_ones(self) -> None:
         for value, warned in [("verbose", True), ("DEBUG", False), ("", False), (" info ", False)]:
             with self.subTest(value=value):
-                out = run_python("import chatbotkit_session", env=clean_env(CHATBOTKIT_LOG=value))
+                out = run_python("-c", "import chatbotkit_session", env=clean_env(CHATBOTKIT_LOG=value))
                 self.assertEqual(out.returncode, 0, out.stderr)
                 if warned:
                     self.assertEqual(
@@ -2586,9 +1738,7 @@ class TestSecrecy(unittest.TestCase):
             env = clean_env(
                 HTTP_PROXY="http://127.0.0.1:%d" % proxy_port, HTTPS_PROXY="http://127.0.0.1:%d" % proxy_port
             )
-            out = subprocess.run(
-                [sys.executable, "-c", code], cwd=str(HERE), env=env, capture_output=True, text=True, timeout=30
-            )
+            out = run_python("-c", code, env=env)
         self.assertEqual(out.stdout.split(), ["ses_1", "ses_1", "ses_1"], out.stderr)
 
     def test_https_goes_through_the_environment_proxy_with_verified_tls(self) -> None:
@@ -2603,9 +1753,7 @@ class TestSecrecy(unittest.TestCase):
                 "print(asyncio.run(c.AsyncBotSessionClient(secret='s').create('bot1'))['token'])\n"
             )
             env = clean_env(HTTPS_PROXY=server.url, SSL_CERT_FILE=cert_file("ca.pem", TEST_CA_PEM))
-            out = subprocess.run(
-                [sys.executable, "-c", code], cwd=str(HERE), env=env, capture_output=True, text=True, timeout=30
-            )
+            out = run_python("-c", code, env=env)
         self.assertEqual(out.stdout.split(), ["tok_1", "tok_1", "tok_1"], out.stderr)
         self.assertEqual(server.tunnels, ["api.chatbotkit.com:443"] * 3)
         self.assertEqual([record.path for record in server.requests], ["/v1/bot/bot1/session/create"] * 3)
@@ -2710,12 +1858,14 @@ class TestSecrecy(unittest.TestCase):
         }
         for name, data in answers.items():
             with self.subTest(answer=name), RawServer(lambda i, r, data=data: data) as server:
-                out = subprocess.run(
-                    [sys.executable, str(MODULE_FILE), "bot", "--base-url", server.url, "--retries", "0"],
+                out = run_python(
+                    str(MODULE_FILE),
+                    "bot",
+                    "--base-url",
+                    server.url,
+                    "--retries",
+                    "0",
                     env=clean_env(CHATBOTKIT_API_SECRET=SECRET),
-                    capture_output=True,
-                    text=True,
-                    timeout=60,
                 )
                 self.assertEqual(out.returncode, 1, out.stderr)
                 self.assertEqual(len(out.stderr.splitlines()), 1, out.stderr)
@@ -2724,7 +1874,28 @@ class TestSecrecy(unittest.TestCase):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# The HTTP/1.1 exchange and the pooled transports
+# One client shared
+# ---------------------------------------------------------------------------------------------------------
+
+
+class TestSharing(unittest.TestCase):
+    def test_sixteen_threads_share_one_client(self) -> None:
+        with LoopbackServer() as server:
+            results = run_threads(make_client(server))
+        self.assertEqual(results, ["ses_1"] * 80)
+        self.assertEqual(
+            sorted(record.path for record in server.requests),
+            sorted("/api/v1/bot/bot-%d-%d/session/create" % (i, c) for i in range(16) for c in range(5)),
+        )
+
+
+# =========================================================================================================
+# 2. Kept-alive connections
+# =========================================================================================================
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The HTTP/1.1 exchange and KeepAliveTransport
 # ---------------------------------------------------------------------------------------------------------
 
 
@@ -3112,14 +2283,7 @@ class TestKeepAliveTransport(unittest.TestCase):
             "gc.collect()\n"
         )
         with LoopbackServer() as server:
-            out = subprocess.run(
-                [sys.executable, "-W", "error", "-c", code % server.url],
-                cwd=str(HERE),
-                env=clean_env(),
-                capture_output=True,
-                text=True,
-                timeout=30,
-            )
+            out = run_python("-W", "error", "-c", code % server.url, env=clean_env())
         self.assertEqual((out.returncode, out.stdout.strip(), out.stderr), (0, "3", ""))
 
     def test_each_attempt_delivers_the_post_once_with_either_transport(self) -> None:
@@ -3149,8 +2313,13 @@ class TestKeepAliveTransport(unittest.TestCase):
                 self.assertEqual(server.requests[0].headers["host"], "no-such-name.localhost:%d" % server.port)
 
 
+# =========================================================================================================
+# 3. asyncio
+# =========================================================================================================
+
+
 # ---------------------------------------------------------------------------------------------------------
-# asyncio
+# The asyncio client and AsyncKeepAliveTransport
 # ---------------------------------------------------------------------------------------------------------
 
 
@@ -3425,88 +2594,9 @@ class TestAsyncTransport(unittest.TestCase):
         self.assertEqual(run_async(client.create("bot"))["id"], "ses_1")
 
 
-LOOP_KINDS = ("KeepAliveTransport", "AsyncKeepAliveTransport", "AsyncKeepAliveTransport, proactor interface")
-
-
-def clients_on_every_loop(base_url: str, **options: Any) -> List[Tuple[str, Callable[[Callable[[Any], Any]], Any]]]:
-    """(name, run(use)) for a client over each pooled transport: ``use(create)`` is called with the
-    client's create (awaited for the asyncio ones, on asyncio's loop and on one with the proactor's
-    interface), and the client is closed afterwards, inside its loop."""
-    import asyncio
-
-    settings = dict(secret=SECRET, base_url=base_url, retries=0, timeout=5, ssl_context=client_tls_context())
-    settings.update(options)
-
-    def blocking(use: Callable[[Any], Any]) -> Any:
-        with cbk.KeepAliveTransport(ssl_context=client_tls_context()) as pool:
-            return use(cbk.BotSessionClient(transport=pool, **settings).create)
-
-    def native(loop_factory: Callable[[], Any]) -> Callable[[Callable[[Any], Any]], Any]:
-        def run(use: Callable[[Any], Any]) -> Any:
-            async def main() -> Any:
-                async with cbk.AsyncBotSessionClient(**settings) as client:
-                    loop = asyncio.get_running_loop()
-                    return await loop.run_in_executor(
-                        None, use, lambda *args: asyncio.run_coroutine_threadsafe(client.create(*args), loop).result()
-                    )
-
-            return run_on(loop_factory(), main())
-
-        return run
-
-    return list(zip(LOOP_KINDS, (blocking, native(new_test_loop), native(proactor_interface_loop))))
-
-
-class IdleClosingServer(RawServer):
-    """A RawServer that closes a connection idle *idle* seconds (FIN), then records whether the client
-    closed its end within *grace* seconds: ``closed_by_client`` and ``left_open`` count them."""
-
-    def __init__(self, idle: float, grace: float, delay: float = 0.0) -> None:
-        super().__init__(self._answer, keep_open=True)
-        self.idle, self.grace, self.delay = idle, grace, delay
-        self.closed_by_client = 0
-        self.left_open = 0
-
-    def _answer(self, index: int, request: bytes) -> bytes:
-        time.sleep(self.delay)
-        return token_answer(index, request)
-
-    def _handle(self, conn: socket.socket) -> None:
-        with conn:
-            buffer = b""
-            while True:
-                conn.settimeout(self.idle if not buffer else 5)
-                try:
-                    chunk = conn.recv(65536)
-                except socket.timeout:
-                    break  # idle: close our side, then see whether the client closes its own
-                if not chunk:
-                    return
-                buffer += chunk
-                if b"\r\n\r\n" in buffer:
-                    head, _, rest = buffer.partition(b"\r\n\r\n")
-                    length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
-                    if len(rest) >= length:
-                        request, buffer = head + b"\r\n\r\n" + rest[:length], rest[length:]
-                        with self._lock:
-                            index = len(self.received)
-                            self.received.append(request)
-                        conn.sendall(self.answer(index, request))
-            conn.shutdown(socket.SHUT_WR)
-            conn.settimeout(self.grace)
-            try:
-                closed = conn.recv(1) == b""
-            except OSError:
-                closed = False
-            with self._lock:
-                if closed:
-                    self.closed_by_client += 1
-                else:
-                    self.left_open += 1
-
-
-def session_of(size: int) -> bytes:
-    return json.dumps(dict(SESSION, padding="x" * size)).encode()
+# ---------------------------------------------------------------------------------------------------------
+# Both pooled transports against hostile servers, proxies, threads and forks
+# ---------------------------------------------------------------------------------------------------------
 
 
 class TestPooledTransportsAtTheEdges(unittest.TestCase):
@@ -3941,22 +3031,6 @@ class TestProxies(unittest.TestCase):
         del asyncio
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Threads and forks
-# ---------------------------------------------------------------------------------------------------------
-
-
-class TestSharing(unittest.TestCase):
-    def test_sixteen_threads_share_one_client(self) -> None:
-        with LoopbackServer() as server:
-            results = run_threads(make_client(server))
-        self.assertEqual(results, ["ses_1"] * 80)
-        self.assertEqual(
-            sorted(record.path for record in server.requests),
-            sorted("/api/v1/bot/bot-%d-%d/session/create" % (i, c) for i in range(16) for c in range(5)),
-        )
-
-
 class TestThreadStress(unittest.TestCase):
     """Threads sharing one client of each kind and one pooled transport; every answer matched to its request.
 
@@ -4095,271 +3169,163 @@ class TestFork(unittest.TestCase):
                     close()
 
 
+# =========================================================================================================
+# 4. The web endpoint
+# =========================================================================================================
+
+
 # ---------------------------------------------------------------------------------------------------------
-# The command line
+# Its decisions, configuration and front doors; the Lambda handler
 # ---------------------------------------------------------------------------------------------------------
 
 
-class TestCommandLine(unittest.TestCase):
-    run_cli = staticmethod(run_cli)
+class TestEndpointPlan(unittest.TestCase):
+    """The endpoint's decisions, stepped by hand with a fake clock: no client, no I/O."""
 
-    def test_dry_run_prints_the_request_without_network_or_secret(self) -> None:
-        status, out, err = self.run_cli(
-            "bot1",
-            "--message",
-            "user:Hi: there",
-            "--message",
-            "bot:Hello",
-            "--meta",
-            "a=1",
-            "--meta",
-            "b=x=y",
-            "--duration",
-            "90",
-            "--dry-run",
-            CHATBOTKIT_API_SECRET=SECRET,
-        )
-        self.assertEqual(status, 0, err)
-        head, body = out.split("\n\n", 1)
-        lines = head.splitlines()
-        self.assertEqual(lines[0], "POST https://api.chatbotkit.com/v1/bot/bot1/session/create")
-        self.assertIn("authorization: Bearer ***", lines)
-        self.assertIn("content-type: application/json", lines)
+    def test_the_plan_reads_asks_and_mints_in_order_with_the_time_left(self) -> None:
+        clock = FakeClock()
+        endpoint, _, _ = endpoint_for(authorize=lambda request: True, time_budget=5.0)
+        headers = {"origin": SHOP, "content-type": "application/json", "content-length": "17"}
+        plan = endpoint._rules.plan("POST", headers, "192.0.2.1", None, 3.0, clock.clock())
+        self.assertEqual(next(plan), cbk._ReadBody(17))  # no more than Content-Length
+        asked = plan.send(b'{"message": "Hi"}')
+        self.assertIsInstance(asked, cbk.EndpointRequest)
+        clock.now += 1.0  # authorize= took a second: it counts against the deadline
+        mint = plan.send({"userId": "u_1"})
+        self.assertIsInstance(mint, cbk._Mint)
+        self.assertAlmostEqual(mint.seconds, 3.0 - 0.5 - 1.0)  # remaining, less the margin, less the second
         self.assertEqual(
-            json.loads(body),
-            {
-                "messages": [{"type": "user", "text": "Hi: there"}, {"type": "bot", "text": "Hello"}],
-                "meta": {"a": "1", "b": "x=y"},
-                "durationInSeconds": 90,
-            },
+            json.loads(mint.body),
+            {"durationInSeconds": 3600, "messages": [{"type": "user", "text": "Hi"}], "meta": {"userId": "u_1"}},
         )
-        self.assertNotIn(SECRET, out + err)
-
-    def test_dry_run_works_with_no_secret(self) -> None:
-        status, out, err = self.run_cli("bot1", "--dry-run", "--base-url", "https://eu.example.com")
-        self.assertEqual(status, 0, err)
-        self.assertTrue(out.startswith("POST https://eu.example.com/api/v1/bot/bot1/session/create\n"))
-        self.assertNotIn("authorization", out)
-        self.assertIn("CHATBOTKIT_API_SECRET", err)
-
-    def test_request_json_file_and_flags_combine(self) -> None:
-        with tempfile.TemporaryDirectory() as folder:
-            path = os.path.join(folder, "request.json")
-            with open(path, "w") as handle:
-                json.dump(
-                    {
-                        "durationInSeconds": 10,
-                        "messages": [{"type": "context", "text": "c"}],
-                        "meta": {"k": 1, "j": 2},
-                        "extra": True,
-                    },
-                    handle,
-                )
-            status, out, err = self.run_cli(
-                "b", "--request-json", path, "--message", "user:u", "--meta", "k=v", "--duration", "2.5", "--dry-run"
-            )
-        self.assertEqual(status, 0, err)
+        with self.assertRaises(StopIteration) as done:
+            plan.send(SESSION)
+        self.assertEqual(done.exception.value.status, 200)
         self.assertEqual(
-            json.loads(out.split("\n\n", 1)[1]),
-            {
-                "durationInSeconds": 2.5,
-                "messages": [{"type": "context", "text": "c"}, {"type": "user", "text": "u"}],
-                "meta": {"k": "v", "j": 2},
-                "extra": True,
-            },
+            json.loads(done.exception.value.body), {k: SESSION[k] for k in ("conversationId", "token", "expiresAt")}
         )
 
-    def test_request_json_from_stdin(self) -> None:
-        out = subprocess.run(
-            [sys.executable, str(MODULE_FILE), "b", "--request-json", "-", "--dry-run"],
-            input='{"meta": {"from": "stdin"}}',
-            capture_output=True,
-            text=True,
-            env=clean_env(),
-            timeout=30,
+    def test_no_time_left_after_authorize_mints_nothing(self) -> None:
+        clock = FakeClock()
+        endpoint, lines, _ = endpoint_for(authorize=lambda request: True)
+        plan = endpoint._rules.plan("POST", {"content-type": "application/json"}, None, None, 1.0, clock.clock())
+        next(plan)
+        plan.send(b"{}")
+        clock.now += 0.6  # past remaining less the margin
+        with self.assertRaises(StopIteration) as done:
+            plan.send(True)  # the next step would have been _Mint: it never comes
+        self.assertEqual((done.exception.value.status, json.loads(lines[0])["code"]), (504, "TIMEOUT"))
+
+
+class TestEndpointConfiguration(unittest.TestCase):
+    """SessionEndpoint.from_env, and authorize= in every front door."""
+
+    def test_from_env_reads_the_lambda_variables_and_names_a_bad_one(self) -> None:
+        fake = FakeTransport()
+        client = cbk.BotSessionClient(secret=SECRET, transport=fake)
+        env = {
+            "CHATBOTKIT_BOT_ID": "bot_env",
+            "CHATBOTKIT_ALLOWED_ORIGINS": "https://shop.example, http://localhost:5173",
+            "CHATBOTKIT_SESSION_DURATION": "7200",
+        }
+        endpoint = cbk.SessionEndpoint.from_env(client, environ=env)
+        self.assertEqual((endpoint.bot_id, endpoint.allowed_origins), ("bot_env", (SHOP, "http://localhost:5173")))
+        self.assertEqual(endpoint.handle("POST", JSON_POST, b"{}").status, 200)
+        self.assertEqual(json.loads(fake.requests[0].body), {"durationInSeconds": 7200})
+        self.assertIn("/bot/bot_env/", fake.requests[0].url)
+        for change, variable in (
+            ({"CHATBOTKIT_BOT_ID": ""}, "CHATBOTKIT_BOT_ID"),
+            ({"CHATBOTKIT_BOT_ID": ".."}, "CHATBOTKIT_BOT_ID"),
+            ({"CHATBOTKIT_SESSION_DURATION": "60"}, "CHATBOTKIT_SESSION_DURATION"),
+            ({"CHATBOTKIT_ALLOWED_ORIGINS": "shop.example"}, "CHATBOTKIT_ALLOWED_ORIGINS"),
+        ):
+            with self.subTest(variable=variable), self.assertRaisesRegex(ValueError, variable):
+                cbk.SessionEndpoint.from_env(client, environ=dict(env, **change))
+        with self.assertRaisesRegex(ValueError, "CHATBOTKIT_API_SECRET"):
+            cbk.SessionEndpoint.from_env(environ=env)  # no client given: one from the environment, which has no secret
+        own = cbk.SessionEndpoint.from_env(environ=dict(env, CHATBOTKIT_API_SECRET=SECRET))
+        self.assertIsInstance(own.client, cbk.BotSessionClient)
+        self.assertEqual(own.client.options.retries if own.client else None, 2)
+
+    def test_authorize_refuses_goes_on_or_names_the_user_in_meta(self) -> None:
+        seen: List[cbk.EndpointRequest] = []
+
+        def authorize(request: cbk.EndpointRequest) -> Any:
+            seen.append(request)
+            user = request.headers.get("X-User")
+            return {"userId": user} if user else user == ""
+
+        endpoint, _, fake = endpoint_for(authorize=authorize)
+        refused = endpoint.handle("POST", {"Origin": SHOP, **JSON_POST}, b"{}", remote_addr="203.0.113.9")
+        self.assertEqual((refused.status, answer_json(refused)["code"]), (403, "NOT_AUTHORIZED"))
+        self.assertIn(("Access-Control-Allow-Origin", SHOP), refused.headers)  # the page can read why
+        self.assertEqual(fake.requests, [])
+        plain = endpoint.handle("POST", {"x-user": "", **JSON_POST}, b"{}")
+        self.assertEqual(plain.status, 200)
+        named = endpoint.handle(
+            "POST", {"X-USER": "u_42", **JSON_POST}, b'{"message": "Hi"}', event="the view's request"
         )
-        self.assertEqual(out.returncode, 0, out.stderr)
-        self.assertEqual(json.loads(out.stdout.split("\n\n", 1)[1]), {"meta": {"from": "stdin"}})
+        self.assertEqual(named.status, 200)
+        sent = [json.loads(request.body) for request in fake.requests]
+        self.assertNotIn("meta", sent[0])
+        self.assertEqual(sent[1]["meta"], {"userId": "u_42"})
+        self.assertEqual(sent[1]["messages"], [{"type": "user", "text": "Hi"}])
+        self.assertEqual((seen[0].method, seen[0].remote_addr, seen[0].event), ("POST", "203.0.113.9", None))
+        self.assertEqual((seen[2].headers["x-user"], seen[2].event), ("u_42", "the view's request"))
+        self.assertEqual(len(seen), 3)
+        endpoint.handle("OPTIONS", {"Origin": SHOP, "Access-Control-Request-Method": "POST"}, b"")
+        endpoint.handle("POST", {"Origin": SHOP, **JSON_POST}, b"[1]")
+        self.assertEqual(len(seen), 3)  # only for a POST that passed every check
 
-    def test_hints_name_what_the_command_line_offers(self) -> None:
-        status, _, err = self.run_cli("bot")
-        self.assertEqual(status, 2)
-        self.assertIn("CHATBOTKIT_API_SECRET is not set: export it (add --dry-run", err)
-        self.assertNotIn("secret=", err)
-        status, _, err = self.run_cli("bot", "--base-url", "http://api.example", CHATBOTKIT_API_SECRET=SECRET)
-        self.assertEqual(status, 2)
-        self.assertIn("--allow-insecure-http", err)
-        status, out, _ = self.run_cli(
-            "bot",
-            "--base-url",
-            "http://api.example",
-            "--allow-insecure-http",
-            "--dry-run",
-            CHATBOTKIT_API_SECRET=SECRET,
-        )
-        self.assertEqual((status, out.splitlines()[0]), (0, "POST http://api.example/api/v1/bot/bot/session/create"))
+    def test_a_failing_or_misbehaving_authorize_is_a_logged_500_and_sends_nothing(self) -> None:
+        async def coroutine_function(request: cbk.EndpointRequest) -> bool:
+            return True
 
-    def test_request_json_from_stdin_names_stdin_in_errors(self) -> None:
-        with _stdin("{not json"):
-            status, _, err = self.run_cli("bot", "--request-json", "-", "--dry-run")
-        self.assertEqual(status, 2)
-        self.assertIn("--request-json: stdin is not valid JSON", err)
+        def fails(request: cbk.EndpointRequest) -> bool:
+            raise RuntimeError("the user store is down, key " + SECRET)
 
-    def test_usage_errors_exit_2_with_usage_and_one_error_line(self) -> None:
-        cases = [
-            (("b", "--message", "no-colon", "--dry-run"), "TYPE:TEXT"),
-            (("b", "--message", ":text", "--dry-run"), "TYPE:TEXT"),
-            (("", "--dry-run"), "bot_id"),
-            (("..", "--dry-run"), "bot_id"),
-            (("b",), "CHATBOTKIT_API_SECRET"),
-            (("b", "--meta", "novalue", "--dry-run"), "KEY=VALUE"),
-            (("b", "--duration", "soon", "--dry-run"), "--duration"),
-            (("b", "--duration", "nan", "--dry-run"), "--duration"),
-            (("b", "--timeout", "0", "--dry-run"), "timeout"),
-            (("b", "--retries", "-1", "--dry-run"), "retries"),
-            (("b", "--base-url", "ftp://x", "--dry-run"), "base_url"),
-            (("b", "--request-json", "/no/such/file.json", "--dry-run"), "--request-json"),
-            (("b", "--bogus"), "unrecognized arguments"),
-            ((), "BOT_ID"),
-        ]
-        for argv, expected in cases:
-            with self.subTest(argv=argv):
-                status, out, err = self.run_cli(*argv)
-                self.assertEqual(status, 2)
-                self.assertEqual(out, "")
-                self.assertTrue(err.startswith("usage: chatbotkit-session"), err)
-                errors = [line for line in err.splitlines() if "error:" in line]
-                self.assertEqual(len(errors), 1, err)
-                self.assertIn(expected, errors[0])
-                self.assertNotIn("Traceback", err)
-
-    def test_success_prints_the_session(self) -> None:
-        with LoopbackServer() as server:
-            status, out, err = self.run_cli(
-                "bot1", "--message", "user:Hello", CHATBOTKIT_API_SECRET=SECRET, CHATBOTKIT_API_BASE_URL=server.url
-            )
-        self.assertEqual(status, 0, err)
-        self.assertEqual(json.loads(out), dict(SESSION, messages=[{"type": "user", "text": "Hello"}]))
-        self.assertEqual(server.requests[0].headers["authorization"], "Bearer " + SECRET)
-
-    def test_api_and_network_errors_exit_1_with_one_line(self) -> None:
-        def echo(handler: Any, record: Recorded) -> None:
-            json_reply(
-                handler, 403, {"code": "NOT_AUTHORIZED", "message": "no access for " + record.headers["authorization"]}
-            )
-
-        with LoopbackServer(echo) as server:
-            status, out, err = self.run_cli(
-                "bot1", "--retries", "0", CHATBOTKIT_API_SECRET=SECRET, CHATBOTKIT_API_BASE_URL=server.url
-            )
-        self.assertEqual((status, out), (1, ""))
-        self.assertEqual(
-            err, "chatbotkit-session: error: NOT_AUTHORIZED (HTTP 403): no access for Bearer *** (1 attempt)\n"
-        )
-        status, out, err = self.run_cli(
-            "bot1", "--retries", "0", "--base-url", "http://127.0.0.1:%d" % unused_port(), CHATBOTKIT_API_SECRET=SECRET
-        )
-        self.assertEqual(status, 1)
-        self.assertEqual(len(err.splitlines()), 1)
-        self.assertIn("CONNECTION_ERROR", err)
-
-    def test_a_refused_long_retry_after_shows_the_wait_and_the_attempts(self) -> None:
-        def busy(handler: Any, record: Recorded) -> None:
-            json_reply(handler, 429, {"message": "slow down"}, [("Retry-After", "120")])
-
-        with LoopbackServer(busy) as server:
-            status, _, err = self.run_cli(
-                "bot1", "--retries", "3", CHATBOTKIT_API_SECRET=SECRET, CHATBOTKIT_API_BASE_URL=server.url
-            )
-        self.assertEqual(status, 1)
-        self.assertEqual(
-            err,
-            "chatbotkit-session: error: TOO_MANY_REQUESTS (HTTP 429): slow down (the server asked to retry after "
-            "120 s, longer than the 60 s this client waits; 1 attempt)\n",
-        )
-
-    def test_verbose_and_chatbotkit_log_show_attempts_and_retries_on_stderr_without_the_secret(self) -> None:
-        def flaky(handler: Any, record: Recorded) -> None:
-            if len(server.requests) == 1:
-                json_reply(handler, 503, {"message": "echo " + SECRET})
-            else:
-                session_app(handler, record)
-
-        runs = [(["--verbose"], {}), ([], {"CHATBOTKIT_LOG": "debug"}), ([], {"CHATBOTKIT_LOG": "INFO"})]
-        for flags, env in runs:
-            with self.subTest(flags=flags, env=env), LoopbackServer(flaky) as server:
-                out = subprocess.run(
-                    [sys.executable, str(MODULE_FILE), "bot1", "--base-url", server.url, *flags],
-                    capture_output=True,
-                    text=True,
-                    env=clean_env(CHATBOTKIT_API_SECRET=SECRET, **env),
-                    timeout=30,
-                )
-                self.assertEqual(out.returncode, 0, out.stderr)
-                self.assertEqual(json.loads(out.stdout)["id"], "ses_1")
-                retries = [line for line in out.stderr.splitlines() if " INFO retrying POST " in line]
-                attempts = [line for line in out.stderr.splitlines() if " DEBUG POST " in line]
-                self.assertEqual(len(retries), 1, out.stderr)
-                self.assertIn("after 503 (attempt 2 of 4)", retries[0])
-                self.assertEqual(len(attempts), 0 if env.get("CHATBOTKIT_LOG") == "INFO" else 2, out.stderr)
+        for authorize, code, logged in (
+            (fails, "INTERNAL_ERROR", "AUTHORIZE_FAILED"),
+            (lambda request: None, "INTERNAL_ERROR", "AUTHORIZE_FAILED"),
+            (lambda request: {"userId": 42}, "INTERNAL_ERROR", "AUTHORIZE_FAILED"),
+            (coroutine_function, "NOT_CONFIGURED", "NOT_CONFIGURED"),
+        ):
+            with self.subTest(code=code, logged=logged):
+                endpoint, lines, fake = endpoint_for(authorize=authorize)
+                answer = endpoint.handle("POST", JSON_POST, b"{}")
+                self.assertEqual((answer.status, answer_json(answer)["code"]), (500, code))
+                self.assertEqual(fake.requests, [])
+                self.assertEqual(json.loads(lines[-1])["code"], logged)
                 for form in secret_forms():
-                    self.assertNotIn(form, out.stderr)
-        quiet = subprocess.run(
-            [sys.executable, str(MODULE_FILE), "bot1", "--dry-run"],
-            capture_output=True,
-            text=True,
-            env=clean_env(CHATBOTKIT_LOG="verbose"),
-            timeout=30,
-        )
-        self.assertEqual(quiet.returncode, 0)
-        self.assertNotIn("DEBUG", quiet.stderr)
-        self.assertEqual(quiet.stderr.count("CHATBOTKIT_LOG='verbose' is not one of debug, info"), 1, quiet.stderr)
+                    self.assertNotIn(form, lines[-1] + answer.body.decode())
+        with self.assertRaisesRegex(TypeError, "authorize"):
+            endpoint_for(authorize="yes")
 
-    def test_entry_points_report_the_version(self) -> None:
-        for argv in ([str(MODULE_FILE), "--version"], ["-m", "chatbotkit_session", "--version"]):
-            with self.subTest(argv=argv):
-                out = subprocess.run([sys.executable, *argv], cwd=str(HERE), capture_output=True, text=True, timeout=30)
-                self.assertEqual((out.returncode, out.stdout.strip()), (0, "chatbotkit-session " + cbk.__version__))
+    def test_authorize_in_the_asyncio_doors_may_be_a_coroutine_function(self) -> None:
+        seen: List[cbk.EndpointRequest] = []
 
-    def test_exit_statuses_hold_when_stdout_or_stderr_is_full_or_closed(self) -> None:
-        dry = [sys.executable, str(MODULE_FILE), "bot", "--dry-run"]
-        cases = [
-            ("stdout full", dry, ">/dev/full", 1, "cannot write to stdout"),
-            ("stdout closed", dry, ">&-", 1, "cannot write to stdout"),
-            ("--version, stdout full", [*dry[:2], "--version"], ">/dev/full", 1, "cannot write to stdout"),
-            ("usage error, stderr closed", [*dry[:3], "--timeout", "0"], "2>&-", 2, ""),
-            ("no such flag, stderr closed", [*dry[:3], "--nope"], "2>&-", 2, ""),
-            ("stdout closed, stderr closed", dry, ">&- 2>&-", 1, ""),
-        ]
-        for name, argv, redirect, status, said in cases:
-            with self.subTest(name):
-                command = " ".join("'%s'" % part for part in argv) + " " + redirect
-                out = subprocess.run(
-                    ["sh", "-c", command],
-                    capture_output=True,
-                    text=True,
-                    env=clean_env(CHATBOTKIT_API_SECRET=SECRET),
-                    timeout=30,
-                )
-                self.assertEqual(out.returncode, status, out.stderr)
-                self.assertNotIn("Traceback", out.stderr)
-                self.assertNotIn("Exception ignored", out.stderr)
-                if said:
-                    self.assertEqual(out.stderr.count("\n"), 1, out.stderr)
-                    self.assertIn(said, out.stderr)
+        async def authorize(request: cbk.EndpointRequest) -> Any:
+            seen.append(request)
+            return {"userId": "u_7"} if request.headers.get("authorization") == "Bearer good" else False
 
-    def test_main_runs_as_a_process_without_traceback(self) -> None:
-        out = subprocess.run(
-            [sys.executable, str(MODULE_FILE), "bot"], capture_output=True, text=True, env=clean_env(), timeout=30
-        )
-        self.assertEqual(out.returncode, 2)
-        self.assertIn("CHATBOTKIT_API_SECRET is not set", out.stderr)
-        self.assertNotIn("Traceback", out.stderr)
+        endpoint, _, sent = async_endpoint_for(authorize=authorize)
+        good = {"Origin": SHOP, "Authorization": "Bearer good", **JSON_POST}
+        self.assertEqual(call_asgi(endpoint, "POST", good, b"{}")[0], 200)
+        self.assertEqual(call_asgi(endpoint, "POST", dict(good, Authorization="Bearer bad"), b"{}")[0], 403)
+        self.assertEqual(run_async(endpoint.ahandle("POST", good, b"{}", remote_addr="192.0.2.1")).status, 200)
+        self.assertEqual([json.loads(request.body)["meta"] for request in sent], [{"userId": "u_7"}] * 2)
+        self.assertEqual([request.remote_addr for request in seen], ["198.51.100.5", "198.51.100.5", "192.0.2.1"])
 
-
-# ---------------------------------------------------------------------------------------------------------
-# The web endpoint and the Lambda handler
-# ---------------------------------------------------------------------------------------------------------
+    def test_authorize_sees_the_address_each_door_gives(self) -> None:
+        seen: List[cbk.EndpointRequest] = []
+        endpoint, _, _ = endpoint_for(authorize=lambda request: seen.append(request) is None)
+        call_wsgi(endpoint, "POST", {"Origin": SHOP, **JSON_POST}, b"{}")
+        call_lambda(endpoint, "POST", {"Origin": SHOP, **JSON_POST}, b"{}")
+        rest = dict(rest_api_event("{}"), requestContext={"identity": {"sourceIp": "192.0.2.44"}})
+        endpoint.lambda_handler(rest, None)
+        self.assertEqual([request.remote_addr for request in seen], ["198.51.100.4", "203.0.113.7", "192.0.2.44"])
+        self.assertEqual(seen[1].event["requestContext"]["requestId"], "r1")  # the Lambda event itself
+        self.assertIsNone(seen[0].event)
 
 
 class TestSessionEndpoint(unittest.TestCase):
@@ -4780,91 +3746,9 @@ class TestSessionEndpoint(unittest.TestCase):
             ["--serve", "0", "--allow-origin", "x"],
         ):
             with self.subTest(extra=extra):
-                done = subprocess.run(
-                    [sys.executable, str(MODULE_FILE), "bot_web", *extra],
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                    timeout=30,
-                )
+                done = run_python(str(MODULE_FILE), "bot_web", *extra, env=env)
                 self.assertEqual(done.returncode, 2, done.stderr)
                 self.assertIn("error:", done.stderr)
-
-
-def call_wsgi(endpoint: cbk.SessionEndpoint, method: str, headers: Dict[str, str], body: bytes = b"") -> Any:
-    """Call endpoint.wsgi as a WSGI server that fills in nothing (gunicorn's way): (status, headers, body)."""
-    environ: Dict[str, Any] = {"REQUEST_METHOD": method, "wsgi.input": io.BytesIO(body), "REMOTE_ADDR": "198.51.100.4"}
-    for name, value in headers.items():
-        key = name.upper().replace("-", "_")
-        environ[key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key] = value
-    started: List[Any] = []
-    chunks = endpoint.wsgi(environ, lambda status, pairs: started.extend([status, pairs]))
-    return int(started[0].split()[0]), cbk._Headers(started[1]), b"".join(chunks)
-
-
-def call_asgi(endpoint: cbk.SessionEndpoint, method: str, headers: Dict[str, str], body: bytes = b"") -> Any:
-    """Call endpoint.asgi with one http.request message: (status, headers, body)."""
-    import asyncio
-
-    sent: List[Dict[str, Any]] = []
-    messages = [{"type": "http.request", "body": body}]
-
-    async def receive() -> Dict[str, Any]:
-        return messages.pop(0) if messages else {"type": "http.disconnect"}
-
-    async def send(message: Dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "method": method,
-        "path": "/",
-        "client": ["198.51.100.5", 4000],
-        "headers": [(name.lower().encode(), value.encode()) for name, value in headers.items()],
-    }
-    asyncio.run(endpoint.asgi(scope, receive, send))
-    pairs = {name.decode(): value.decode() for name, value in sent[0]["headers"]}
-    return sent[0]["status"], cbk._Headers(pairs), sent[1]["body"]
-
-
-def call_lambda(endpoint: cbk.SessionEndpoint, method: str, headers: Dict[str, str], body: bytes = b"") -> Any:
-    """Call endpoint.lambda_handler with a Function URL event: (status, headers, body)."""
-    event = function_url_event(body.decode(), method)
-    event["headers"] = {name.lower(): value for name, value in headers.items()}
-    answer = endpoint.lambda_handler(event, None)
-    return answer["statusCode"], cbk._Headers(answer["headers"]), answer["body"].encode()
-
-
-def call_handle(endpoint: cbk.SessionEndpoint, method: str, headers: Dict[str, str], body: bytes = b"") -> Any:
-    answer = endpoint.handle(method, headers, body)
-    return answer.status, cbk._Headers(answer.headers), answer.body
-
-
-EVERY_DOOR = {"handle": call_handle, "wsgi": call_wsgi, "asgi": call_asgi, "lambda": call_lambda}
-
-
-def async_endpoint_for(**options: Any) -> Tuple[cbk.SessionEndpoint, List[str], List[cbk.HTTPRequest]]:
-    """An endpoint over an AsyncBotSessionClient whose transport answers SESSION, for the ASGI door."""
-    sent: List[cbk.HTTPRequest] = []
-
-    async def transport(request: cbk.HTTPRequest) -> cbk.HTTPResponse:
-        sent.append(request)
-        return json_response(200, SESSION)
-
-    lines: List[str] = []
-    client = cbk.AsyncBotSessionClient(secret=SECRET, transport=transport, retry_delay=0)
-    settings: Dict[str, Any] = {"allowed_origins": [SHOP], "duration": 3600, "log": lines.append}
-    settings.update(options)
-    return cbk.SessionEndpoint(client, "bot_web", **settings), lines, sent
-
-
-def endpoint_for_door(door: str, **options: Any) -> Tuple[cbk.SessionEndpoint, List[str], List[Any]]:
-    """An endpoint the door can drive (ASGI awaits an asyncio client), and the requests sent to the API."""
-    if door == "asgi":
-        return async_endpoint_for(**options)
-    endpoint, lines, fake = endpoint_for(**options)
-    return endpoint, lines, fake.requests
 
 
 class TestEndpointAtTheEdges(unittest.TestCase):
@@ -5057,155 +3941,6 @@ class TestEndpointAtTheEdges(unittest.TestCase):
         self.assertEqual(fake.requests, [])
 
 
-class TestEndpointPlan(unittest.TestCase):
-    """The endpoint's decisions, stepped by hand with a fake clock: no client, no I/O."""
-
-    def test_the_plan_reads_asks_and_mints_in_order_with_the_time_left(self) -> None:
-        clock = FakeClock()
-        endpoint, _, _ = endpoint_for(authorize=lambda request: True, time_budget=5.0)
-        headers = {"origin": SHOP, "content-type": "application/json", "content-length": "17"}
-        plan = endpoint._rules.plan("POST", headers, "192.0.2.1", None, 3.0, clock.clock())
-        self.assertEqual(next(plan), cbk._ReadBody(17))  # no more than Content-Length
-        asked = plan.send(b'{"message": "Hi"}')
-        self.assertIsInstance(asked, cbk.EndpointRequest)
-        clock.now += 1.0  # authorize= took a second: it counts against the deadline
-        mint = plan.send({"userId": "u_1"})
-        self.assertIsInstance(mint, cbk._Mint)
-        self.assertAlmostEqual(mint.seconds, 3.0 - 0.5 - 1.0)  # remaining, less the margin, less the second
-        self.assertEqual(
-            json.loads(mint.body),
-            {"durationInSeconds": 3600, "messages": [{"type": "user", "text": "Hi"}], "meta": {"userId": "u_1"}},
-        )
-        with self.assertRaises(StopIteration) as done:
-            plan.send(SESSION)
-        self.assertEqual(done.exception.value.status, 200)
-        self.assertEqual(
-            json.loads(done.exception.value.body), {k: SESSION[k] for k in ("conversationId", "token", "expiresAt")}
-        )
-
-    def test_no_time_left_after_authorize_mints_nothing(self) -> None:
-        clock = FakeClock()
-        endpoint, lines, _ = endpoint_for(authorize=lambda request: True)
-        plan = endpoint._rules.plan("POST", {"content-type": "application/json"}, None, None, 1.0, clock.clock())
-        next(plan)
-        plan.send(b"{}")
-        clock.now += 0.6  # past remaining less the margin
-        with self.assertRaises(StopIteration) as done:
-            plan.send(True)  # the next step would have been _Mint: it never comes
-        self.assertEqual((done.exception.value.status, json.loads(lines[0])["code"]), (504, "TIMEOUT"))
-
-
-class TestEndpointConfiguration(unittest.TestCase):
-    """SessionEndpoint.from_env, and authorize= in every front door."""
-
-    def test_from_env_reads_the_lambda_variables_and_names_a_bad_one(self) -> None:
-        fake = FakeTransport()
-        client = cbk.BotSessionClient(secret=SECRET, transport=fake)
-        env = {
-            "CHATBOTKIT_BOT_ID": "bot_env",
-            "CHATBOTKIT_ALLOWED_ORIGINS": "https://shop.example, http://localhost:5173",
-            "CHATBOTKIT_SESSION_DURATION": "7200",
-        }
-        endpoint = cbk.SessionEndpoint.from_env(client, environ=env)
-        self.assertEqual((endpoint.bot_id, endpoint.allowed_origins), ("bot_env", (SHOP, "http://localhost:5173")))
-        self.assertEqual(endpoint.handle("POST", JSON_POST, b"{}").status, 200)
-        self.assertEqual(json.loads(fake.requests[0].body), {"durationInSeconds": 7200})
-        self.assertIn("/bot/bot_env/", fake.requests[0].url)
-        for change, variable in (
-            ({"CHATBOTKIT_BOT_ID": ""}, "CHATBOTKIT_BOT_ID"),
-            ({"CHATBOTKIT_BOT_ID": ".."}, "CHATBOTKIT_BOT_ID"),
-            ({"CHATBOTKIT_SESSION_DURATION": "60"}, "CHATBOTKIT_SESSION_DURATION"),
-            ({"CHATBOTKIT_ALLOWED_ORIGINS": "shop.example"}, "CHATBOTKIT_ALLOWED_ORIGINS"),
-        ):
-            with self.subTest(variable=variable), self.assertRaisesRegex(ValueError, variable):
-                cbk.SessionEndpoint.from_env(client, environ=dict(env, **change))
-        with self.assertRaisesRegex(ValueError, "CHATBOTKIT_API_SECRET"):
-            cbk.SessionEndpoint.from_env(environ=env)  # no client given: one from the environment, which has no secret
-        own = cbk.SessionEndpoint.from_env(environ=dict(env, CHATBOTKIT_API_SECRET=SECRET))
-        self.assertIsInstance(own.client, cbk.BotSessionClient)
-        self.assertEqual(own.client.options.retries if own.client else None, 2)
-
-    def test_authorize_refuses_goes_on_or_names_the_user_in_meta(self) -> None:
-        seen: List[cbk.EndpointRequest] = []
-
-        def authorize(request: cbk.EndpointRequest) -> Any:
-            seen.append(request)
-            user = request.headers.get("X-User")
-            return {"userId": user} if user else user == ""
-
-        endpoint, _, fake = endpoint_for(authorize=authorize)
-        refused = endpoint.handle("POST", {"Origin": SHOP, **JSON_POST}, b"{}", remote_addr="203.0.113.9")
-        self.assertEqual((refused.status, answer_json(refused)["code"]), (403, "NOT_AUTHORIZED"))
-        self.assertIn(("Access-Control-Allow-Origin", SHOP), refused.headers)  # the page can read why
-        self.assertEqual(fake.requests, [])
-        plain = endpoint.handle("POST", {"x-user": "", **JSON_POST}, b"{}")
-        self.assertEqual(plain.status, 200)
-        named = endpoint.handle(
-            "POST", {"X-USER": "u_42", **JSON_POST}, b'{"message": "Hi"}', event="the view's request"
-        )
-        self.assertEqual(named.status, 200)
-        sent = [json.loads(request.body) for request in fake.requests]
-        self.assertNotIn("meta", sent[0])
-        self.assertEqual(sent[1]["meta"], {"userId": "u_42"})
-        self.assertEqual(sent[1]["messages"], [{"type": "user", "text": "Hi"}])
-        self.assertEqual((seen[0].method, seen[0].remote_addr, seen[0].event), ("POST", "203.0.113.9", None))
-        self.assertEqual((seen[2].headers["x-user"], seen[2].event), ("u_42", "the view's request"))
-        self.assertEqual(len(seen), 3)
-        endpoint.handle("OPTIONS", {"Origin": SHOP, "Access-Control-Request-Method": "POST"}, b"")
-        endpoint.handle("POST", {"Origin": SHOP, **JSON_POST}, b"[1]")
-        self.assertEqual(len(seen), 3)  # only for a POST that passed every check
-
-    def test_a_failing_or_misbehaving_authorize_is_a_logged_500_and_sends_nothing(self) -> None:
-        async def coroutine_function(request: cbk.EndpointRequest) -> bool:
-            return True
-
-        def fails(request: cbk.EndpointRequest) -> bool:
-            raise RuntimeError("the user store is down, key " + SECRET)
-
-        for authorize, code, logged in (
-            (fails, "INTERNAL_ERROR", "AUTHORIZE_FAILED"),
-            (lambda request: None, "INTERNAL_ERROR", "AUTHORIZE_FAILED"),
-            (lambda request: {"userId": 42}, "INTERNAL_ERROR", "AUTHORIZE_FAILED"),
-            (coroutine_function, "NOT_CONFIGURED", "NOT_CONFIGURED"),
-        ):
-            with self.subTest(code=code, logged=logged):
-                endpoint, lines, fake = endpoint_for(authorize=authorize)
-                answer = endpoint.handle("POST", JSON_POST, b"{}")
-                self.assertEqual((answer.status, answer_json(answer)["code"]), (500, code))
-                self.assertEqual(fake.requests, [])
-                self.assertEqual(json.loads(lines[-1])["code"], logged)
-                for form in secret_forms():
-                    self.assertNotIn(form, lines[-1] + answer.body.decode())
-        with self.assertRaisesRegex(TypeError, "authorize"):
-            endpoint_for(authorize="yes")
-
-    def test_authorize_in_the_asyncio_doors_may_be_a_coroutine_function(self) -> None:
-        seen: List[cbk.EndpointRequest] = []
-
-        async def authorize(request: cbk.EndpointRequest) -> Any:
-            seen.append(request)
-            return {"userId": "u_7"} if request.headers.get("authorization") == "Bearer good" else False
-
-        endpoint, _, sent = async_endpoint_for(authorize=authorize)
-        good = {"Origin": SHOP, "Authorization": "Bearer good", **JSON_POST}
-        self.assertEqual(call_asgi(endpoint, "POST", good, b"{}")[0], 200)
-        self.assertEqual(call_asgi(endpoint, "POST", dict(good, Authorization="Bearer bad"), b"{}")[0], 403)
-        self.assertEqual(run_async(endpoint.ahandle("POST", good, b"{}", remote_addr="192.0.2.1")).status, 200)
-        self.assertEqual([json.loads(request.body)["meta"] for request in sent], [{"userId": "u_7"}] * 2)
-        self.assertEqual([request.remote_addr for request in seen], ["198.51.100.5", "198.51.100.5", "192.0.2.1"])
-
-    def test_authorize_sees_the_address_each_door_gives(self) -> None:
-        seen: List[cbk.EndpointRequest] = []
-        endpoint, _, _ = endpoint_for(authorize=lambda request: seen.append(request) is None)
-        call_wsgi(endpoint, "POST", {"Origin": SHOP, **JSON_POST}, b"{}")
-        call_lambda(endpoint, "POST", {"Origin": SHOP, **JSON_POST}, b"{}")
-        rest = dict(rest_api_event("{}"), requestContext={"identity": {"sourceIp": "192.0.2.44"}})
-        endpoint.lambda_handler(rest, None)
-        self.assertEqual([request.remote_addr for request in seen], ["198.51.100.4", "203.0.113.7", "192.0.2.44"])
-        self.assertEqual(seen[1].event["requestContext"]["requestId"], "r1")  # the Lambda event itself
-        self.assertIsNone(seen[0].event)
-
-
 class TestLambdaHandler(unittest.TestCase):
     """The module's own lambda_handler, configured from the environment, in a folder holding only the module."""
 
@@ -5340,41 +4075,256 @@ class TestLambdaHandler(unittest.TestCase):
         self.assertEqual(run_lambda("import chatbotkit_session", clean_env()).returncode, 0)
 
 
+# =========================================================================================================
+# 5. The command line
+# =========================================================================================================
+
+
 # ---------------------------------------------------------------------------------------------------------
-# The published contract (../shared), read without a peer
+# python chatbotkit_session.py, and its development server
 # ---------------------------------------------------------------------------------------------------------
 
 
-@unittest.skipUnless(
-    OPENAPI_FILE.exists(), "the contract %s is absent (it lives in ../shared beside the checkout)" % OPENAPI_FILE
-)
-class TestOpenAPIDocument(unittest.TestCase):
-    """What the client assumes about the operation, checked against the document itself."""
+class TestCommandLine(unittest.TestCase):
+    run_cli = staticmethod(run_cli)
 
-    def setUp(self) -> None:
-        document = load_openapi()
-        self.operation = document["paths"]["/bot/{botId}/session/create"]["post"]
-        self.server = document["servers"][0]["url"]
+    def test_dry_run_prints_the_request_without_network_or_secret(self) -> None:
+        status, out, err = self.run_cli(
+            "bot1",
+            "--message",
+            "user:Hi: there",
+            "--message",
+            "bot:Hello",
+            "--meta",
+            "a=1",
+            "--meta",
+            "b=x=y",
+            "--duration",
+            "90",
+            "--dry-run",
+            CHATBOTKIT_API_SECRET=SECRET,
+        )
+        self.assertEqual(status, 0, err)
+        head, body = out.split("\n\n", 1)
+        lines = head.splitlines()
+        self.assertEqual(lines[0], "POST https://api.chatbotkit.com/v1/bot/bot1/session/create")
+        self.assertIn("authorization: Bearer ***", lines)
+        self.assertIn("content-type: application/json", lines)
+        self.assertEqual(
+            json.loads(body),
+            {
+                "messages": [{"type": "user", "text": "Hi: there"}, {"type": "bot", "text": "Hello"}],
+                "meta": {"a": "1", "b": "x=y"},
+                "durationInSeconds": 90,
+            },
+        )
+        self.assertNotIn(SECRET, out + err)
 
-    def test_official_url_is_the_documented_server_plus_path(self) -> None:
-        transport = FakeTransport()
-        cbk.BotSessionClient(secret="s", transport=transport).create("b1")
-        self.assertEqual(transport.requests[0].url, self.server + "/bot/b1/session/create")
-        self.assertEqual(self.operation["operationId"], "createBotSession")
+    def test_dry_run_works_with_no_secret(self) -> None:
+        status, out, err = self.run_cli("bot1", "--dry-run", "--base-url", "https://eu.example.com")
+        self.assertEqual(status, 0, err)
+        self.assertTrue(out.startswith("POST https://eu.example.com/api/v1/bot/bot1/session/create\n"))
+        self.assertNotIn("authorization", out)
+        self.assertIn("CHATBOTKIT_API_SECRET", err)
 
-    def test_session_check_matches_the_required_response_fields(self) -> None:
-        schema = self.operation["responses"]["200"]["content"]["application/json"]["schema"]
-        self.assertEqual(set(schema["required"]), {"id", "conversationId", "token", "expiresAt"})
-        for name in schema["required"]:
-            broken = dict(SESSION)
-            del broken[name]
-            self.assertIsNotNone(cbk._session_problem(broken), name)
-        self.assertIsNone(cbk._session_problem(SESSION))
+    def test_request_json_file_and_flags_combine(self) -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "request.json")
+            with open(path, "w") as handle:
+                json.dump(
+                    {
+                        "durationInSeconds": 10,
+                        "messages": [{"type": "context", "text": "c"}],
+                        "meta": {"k": 1, "j": 2},
+                        "extra": True,
+                    },
+                    handle,
+                )
+            status, out, err = self.run_cli(
+                "b", "--request-json", path, "--message", "user:u", "--meta", "k=v", "--duration", "2.5", "--dry-run"
+            )
+        self.assertEqual(status, 0, err)
+        self.assertEqual(
+            json.loads(out.split("\n\n", 1)[1]),
+            {
+                "durationInSeconds": 2.5,
+                "messages": [{"type": "context", "text": "c"}, {"type": "user", "text": "u"}],
+                "meta": {"k": "v", "j": 2},
+                "extra": True,
+            },
+        )
 
-    def test_request_field_types_match_the_local_checks(self) -> None:
-        properties = self.operation["requestBody"]["content"]["application/json"]["schema"]["properties"]
-        self.assertEqual(properties["durationInSeconds"]["type"], "number")
-        self.assertEqual(properties["meta"]["type"], "object")
-        self.assertEqual(set(properties["messages"]["items"]["required"]), {"type", "text"})
-        for message_type in properties["messages"]["items"]["properties"]["type"]["enum"]:
-            cbk._session_request_body({"messages": [{"type": message_type, "text": "x"}]})
+    def test_request_json_from_stdin(self) -> None:
+        out = run_python(
+            str(MODULE_FILE),
+            "b",
+            "--request-json",
+            "-",
+            "--dry-run",
+            env=clean_env(),
+            input='{"meta": {"from": "stdin"}}',
+        )
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(json.loads(out.stdout.split("\n\n", 1)[1]), {"meta": {"from": "stdin"}})
+
+    def test_hints_name_what_the_command_line_offers(self) -> None:
+        status, _, err = self.run_cli("bot")
+        self.assertEqual(status, 2)
+        self.assertIn("CHATBOTKIT_API_SECRET is not set: export it (add --dry-run", err)
+        self.assertNotIn("secret=", err)
+        status, _, err = self.run_cli("bot", "--base-url", "http://api.example", CHATBOTKIT_API_SECRET=SECRET)
+        self.assertEqual(status, 2)
+        self.assertIn("--allow-insecure-http", err)
+        status, out, _ = self.run_cli(
+            "bot",
+            "--base-url",
+            "http://api.example",
+            "--allow-insecure-http",
+            "--dry-run",
+            CHATBOTKIT_API_SECRET=SECRET,
+        )
+        self.assertEqual((status, out.splitlines()[0]), (0, "POST http://api.example/api/v1/bot/bot/session/create"))
+
+    def test_request_json_from_stdin_names_stdin_in_errors(self) -> None:
+        with _stdin("{not json"):
+            status, _, err = self.run_cli("bot", "--request-json", "-", "--dry-run")
+        self.assertEqual(status, 2)
+        self.assertIn("--request-json: stdin is not valid JSON", err)
+
+    def test_usage_errors_exit_2_with_usage_and_one_error_line(self) -> None:
+        cases = [
+            (("b", "--message", "no-colon", "--dry-run"), "TYPE:TEXT"),
+            (("b", "--message", ":text", "--dry-run"), "TYPE:TEXT"),
+            (("", "--dry-run"), "bot_id"),
+            (("..", "--dry-run"), "bot_id"),
+            (("b",), "CHATBOTKIT_API_SECRET"),
+            (("b", "--meta", "novalue", "--dry-run"), "KEY=VALUE"),
+            (("b", "--duration", "soon", "--dry-run"), "--duration"),
+            (("b", "--duration", "nan", "--dry-run"), "--duration"),
+            (("b", "--timeout", "0", "--dry-run"), "timeout"),
+            (("b", "--retries", "-1", "--dry-run"), "retries"),
+            (("b", "--base-url", "ftp://x", "--dry-run"), "base_url"),
+            (("b", "--request-json", "/no/such/file.json", "--dry-run"), "--request-json"),
+            (("b", "--bogus"), "unrecognized arguments"),
+            ((), "BOT_ID"),
+        ]
+        for argv, expected in cases:
+            with self.subTest(argv=argv):
+                status, out, err = self.run_cli(*argv)
+                self.assertEqual(status, 2)
+                self.assertEqual(out, "")
+                self.assertTrue(err.startswith("usage: chatbotkit-session"), err)
+                errors = [line for line in err.splitlines() if "error:" in line]
+                self.assertEqual(len(errors), 1, err)
+                self.assertIn(expected, errors[0])
+                self.assertNotIn("Traceback", err)
+
+    def test_success_prints_the_session(self) -> None:
+        with LoopbackServer() as server:
+            status, out, err = self.run_cli(
+                "bot1", "--message", "user:Hello", CHATBOTKIT_API_SECRET=SECRET, CHATBOTKIT_API_BASE_URL=server.url
+            )
+        self.assertEqual(status, 0, err)
+        self.assertEqual(json.loads(out), dict(SESSION, messages=[{"type": "user", "text": "Hello"}]))
+        self.assertEqual(server.requests[0].headers["authorization"], "Bearer " + SECRET)
+
+    def test_api_and_network_errors_exit_1_with_one_line(self) -> None:
+        def echo(handler: Any, record: Recorded) -> None:
+            json_reply(
+                handler, 403, {"code": "NOT_AUTHORIZED", "message": "no access for " + record.headers["authorization"]}
+            )
+
+        with LoopbackServer(echo) as server:
+            status, out, err = self.run_cli(
+                "bot1", "--retries", "0", CHATBOTKIT_API_SECRET=SECRET, CHATBOTKIT_API_BASE_URL=server.url
+            )
+        self.assertEqual((status, out), (1, ""))
+        self.assertEqual(
+            err, "chatbotkit-session: error: NOT_AUTHORIZED (HTTP 403): no access for Bearer *** (1 attempt)\n"
+        )
+        status, out, err = self.run_cli(
+            "bot1", "--retries", "0", "--base-url", "http://127.0.0.1:%d" % unused_port(), CHATBOTKIT_API_SECRET=SECRET
+        )
+        self.assertEqual(status, 1)
+        self.assertEqual(len(err.splitlines()), 1)
+        self.assertIn("CONNECTION_ERROR", err)
+
+    def test_a_refused_long_retry_after_shows_the_wait_and_the_attempts(self) -> None:
+        def busy(handler: Any, record: Recorded) -> None:
+            json_reply(handler, 429, {"message": "slow down"}, [("Retry-After", "120")])
+
+        with LoopbackServer(busy) as server:
+            status, _, err = self.run_cli(
+                "bot1", "--retries", "3", CHATBOTKIT_API_SECRET=SECRET, CHATBOTKIT_API_BASE_URL=server.url
+            )
+        self.assertEqual(status, 1)
+        self.assertEqual(
+            err,
+            "chatbotkit-session: error: TOO_MANY_REQUESTS (HTTP 429): slow down (the server asked to retry after "
+            "120 s, longer than the 60 s this client waits; 1 attempt)\n",
+        )
+
+    def test_verbose_and_chatbotkit_log_show_attempts_and_retries_on_stderr_without_the_secret(self) -> None:
+        def flaky(handler: Any, record: Recorded) -> None:
+            if len(server.requests) == 1:
+                json_reply(handler, 503, {"message": "echo " + SECRET})
+            else:
+                session_app(handler, record)
+
+        runs = [(["--verbose"], {}), ([], {"CHATBOTKIT_LOG": "debug"}), ([], {"CHATBOTKIT_LOG": "INFO"})]
+        for flags, env in runs:
+            with self.subTest(flags=flags, env=env), LoopbackServer(flaky) as server:
+                out = run_python(
+                    str(MODULE_FILE),
+                    "bot1",
+                    "--base-url",
+                    server.url,
+                    *flags,
+                    env=clean_env(CHATBOTKIT_API_SECRET=SECRET, **env),
+                )
+                self.assertEqual(out.returncode, 0, out.stderr)
+                self.assertEqual(json.loads(out.stdout)["id"], "ses_1")
+                retries = [line for line in out.stderr.splitlines() if " INFO retrying POST " in line]
+                attempts = [line for line in out.stderr.splitlines() if " DEBUG POST " in line]
+                self.assertEqual(len(retries), 1, out.stderr)
+                self.assertIn("after 503 (attempt 2 of 4)", retries[0])
+                self.assertEqual(len(attempts), 0 if env.get("CHATBOTKIT_LOG") == "INFO" else 2, out.stderr)
+                for form in secret_forms():
+                    self.assertNotIn(form, out.stderr)
+        quiet = run_python(str(MODULE_FILE), "bot1", "--dry-run", env=clean_env(CHATBOTKIT_LOG="verbose"))
+        self.assertEqual(quiet.returncode, 0)
+        self.assertNotIn("DEBUG", quiet.stderr)
+        self.assertEqual(quiet.stderr.count("CHATBOTKIT_LOG='verbose' is not one of debug, info"), 1, quiet.stderr)
+
+    def test_entry_points_report_the_version(self) -> None:
+        for argv in ([str(MODULE_FILE), "--version"], ["-m", "chatbotkit_session", "--version"]):
+            with self.subTest(argv=argv):
+                out = run_python(*argv)
+                self.assertEqual((out.returncode, out.stdout.strip()), (0, "chatbotkit-session " + cbk.__version__))
+
+    def test_exit_statuses_hold_when_stdout_or_stderr_is_full_or_closed(self) -> None:
+        dry = [str(MODULE_FILE), "bot", "--dry-run"]
+        cases = [
+            ("stdout full", dry, ">/dev/full", 1, "cannot write to stdout"),
+            ("stdout closed", dry, ">&-", 1, "cannot write to stdout"),
+            ("--version, stdout full", [*dry[:1], "--version"], ">/dev/full", 1, "cannot write to stdout"),
+            ("usage error, stderr closed", [*dry[:2], "--timeout", "0"], "2>&-", 2, ""),
+            ("no such flag, stderr closed", [*dry[:2], "--nope"], "2>&-", 2, ""),
+            ("stdout closed, stderr closed", dry, ">&- 2>&-", 1, ""),
+        ]
+        env = clean_env(CHATBOTKIT_API_SECRET=SECRET)
+        outs = run_concurrently(lambda case: run_python(*case[1], redirect=case[2], env=env), cases)
+        for (name, _, _, status, said), out in zip(cases, outs):
+            with self.subTest(name):
+                self.assertEqual(out.returncode, status, out.stderr)
+                self.assertNotIn("Traceback", out.stderr)
+                self.assertNotIn("Exception ignored", out.stderr)
+                if said:
+                    self.assertEqual(out.stderr.count("\n"), 1, out.stderr)
+                    self.assertIn(said, out.stderr)
+
+    def test_main_runs_as_a_process_without_traceback(self) -> None:
+        out = run_python(str(MODULE_FILE), "bot", env=clean_env())
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("CHATBOTKIT_API_SECRET is not set", out.stderr)
+        self.assertNotIn("Traceback", out.stderr)

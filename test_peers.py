@@ -36,7 +36,7 @@ import urllib.request
 from typing import Any, Callable, ClassVar, Dict, Iterator, List, Optional, Tuple
 
 import chatbotkit_session as cbk
-from test_chatbotkit_session import (
+from support_chatbotkit_session import (
     HERE,
     LAMBDA_HANDLER,
     MODULE_FILE,

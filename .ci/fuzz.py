@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import chatbotkit_session as cbk
-from test_chatbotkit_session import SECRET, SESSION, RawServer, reachable_texts, secret_forms
+from support_chatbotkit_session import SECRET, SESSION, RawServer, reachable_texts, secret_forms
 
 FAST = settings(deadline=None, suppress_health_check=list(HealthCheck), database=None)
 

@@ -51,7 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import chatbotkit_session as cbk  # noqa: E402
-from test_chatbotkit_session import TEST_CA_PEM, TEST_SERVER_KEY, TEST_SERVER_PEM  # noqa: E402
+from support_chatbotkit_session import TEST_CA_PEM, TEST_SERVER_KEY, TEST_SERVER_PEM  # noqa: E402
 
 SESSION = json.dumps({"id": "ses_1", "conversationId": "conv_1", "token": "tok_1", "expiresAt": 1790000000000}).encode()
 REQUEST = {"durationInSeconds": 600, "messages": [{"type": "user", "text": "Hello"}]}
@@ -151,7 +151,7 @@ def _pem_file(name: str, text: str) -> str:
 
 def proxy_to(port: int) -> None:
     """The test suite's loopback CONNECT proxy, in its own process (its threads' CPU is not the client's)."""
-    from test_chatbotkit_session import LoopbackProxy
+    from support_chatbotkit_session import LoopbackProxy
 
     more_files()
     with LoopbackProxy(("127.0.0.1", port)) as proxy:
@@ -477,7 +477,7 @@ async def _scale_run(
 
 def _proactor_interface_loop() -> Any:
     """The test suite's loop with the proactor's interface (no add_reader for the library)."""
-    from test_chatbotkit_session import proactor_interface_loop
+    from support_chatbotkit_session import proactor_interface_loop
 
     return proactor_interface_loop()
 
