@@ -88,7 +88,7 @@ from typing import (
     cast,
 )
 
-__version__ = "0.3.0"
+__version__ = "0.3.1"
 __license__ = "MIT"
 
 __all__ = [  # noqa: RUF022 (grouped by band, as the map above; sorted within each band)
@@ -2226,7 +2226,7 @@ class BotSessionClient(ChatBotKitClient):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# The HTTP/1.1 exchange, with no I/O (h11's model, client side only)
+# The HTTP/1.1 exchange: no I/O (h11's model, client side only)
 # ---------------------------------------------------------------------------------------------------------
 
 
@@ -2347,6 +2347,7 @@ class _HTTP11Exchange:
         "_limit",
         "_need",
         "_received",
+        "_searched",
         "_started",
         "_state",
         "_tunnel",
@@ -2363,6 +2364,7 @@ class _HTTP11Exchange:
         self._grammar = _grammar()
         self._limit = max_response_bytes
         self._buffer = b""
+        self._searched = 0  # bytes of _buffer known to hold no line end: a trickled head is scanned once
         self._body: List[bytes] = []
         self._received = 0  # body bytes so far
         self._need = 0  # bytes the current length-framed part still needs
@@ -2406,11 +2408,13 @@ class _HTTP11Exchange:
 
     def _read_head(self) -> bool:
         buffer = self._buffer
-        blank = self._grammar[3].search(buffer)
+        blank = self._grammar[3].search(buffer, max(self._searched - 2, 0))
         if blank is None:
             if len(buffer) > _MAX_HEAD_BYTES:
                 raise self._broken("a header section longer than %d bytes" % _MAX_HEAD_BYTES)
+            self._searched = len(buffer)
             return False
+        self._searched = 0
         end, cut = blank.start(), blank.end()
         if end > _MAX_HEAD_BYTES:
             raise self._broken("a header section longer than %d bytes" % _MAX_HEAD_BYTES)
@@ -2444,11 +2448,13 @@ class _HTTP11Exchange:
 
     def _read_chunk_line(self) -> bool:
         buffer = self._buffer
-        end = buffer.find(b"\r\n")
+        end = buffer.find(b"\r\n", max(self._searched - 1, 0))
         if end < 0:
             if len(buffer) > _MAX_HEAD_BYTES:
                 raise self._broken("a chunk line longer than %d bytes" % _MAX_HEAD_BYTES)
+            self._searched = len(buffer)
             return False
+        self._searched = 0
         line, self._buffer = buffer[:end], buffer[end + 2 :]
         if self._state == _CHUNK_END:
             if line:
@@ -2469,11 +2475,13 @@ class _HTTP11Exchange:
         if buffer[:1] == b"\n" or buffer[:2] == b"\r\n":  # no trailers
             lines, cut = [], 1 if buffer[:1] == b"\n" else 2
         else:
-            blank = self._grammar[3].search(buffer)
+            blank = self._grammar[3].search(buffer, max(self._searched - 2, 0))
             if blank is None:
                 if len(buffer) > _MAX_HEAD_BYTES:
                     raise self._broken("a trailer section longer than %d bytes" % _MAX_HEAD_BYTES)
+                self._searched = len(buffer)
                 return False
+            self._searched = 0
             lines, cut = buffer[: blank.start()].decode("latin-1").split("\n"), blank.end()
         for line in lines:
             if self._grammar[1].fullmatch(_without_cr(line)) is None:
@@ -2510,7 +2518,7 @@ class _HTTP11Exchange:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# The pool rules, written once: stale connections, proxies, routes, when to resend, what a fork leaves
+# The pool rules: written once; stale connections, proxies, routes, when to resend, what a fork leaves
 # ---------------------------------------------------------------------------------------------------------
 
 
