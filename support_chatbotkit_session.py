@@ -10,6 +10,7 @@ command line in a child process. Standard library only.
 
 from __future__ import annotations
 
+import ast
 import atexit
 import contextlib
 import dataclasses
@@ -32,7 +33,7 @@ import unittest
 import unittest.mock
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 import chatbotkit_session as cbk
 
@@ -149,6 +150,9 @@ def session_app(handler: http.server.BaseHTTPRequestHandler, record: Recorded) -
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # http.server writes the header section and the body in two sends: with Nagle's algorithm on, the
+    # body waits for the ACK a kept-alive client delays by 40 ms (a close pushes it at once).
+    disable_nagle_algorithm = True
     server: _HTTPServer
 
     def setup(self) -> None:
@@ -200,7 +204,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 class _HTTPServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
-    request_queue_size = 128  # socketserver's 5 would drop concurrent connects (and clients resend after 1 s)
+    request_queue_size = 1024  # socketserver's 5 would drop concurrent connects (and clients resend after 1 s)
     app: Callable[[http.server.BaseHTTPRequestHandler, Recorded], None]
     idle_timeout: Optional[float]
     tls_context: Callable[[], ssl.SSLContext]
@@ -228,7 +232,7 @@ class LoopbackServer:
         self.scheme = "https" if tls else "http"
         self.port = self.httpd.server_address[1]
         self.url = "%s://127.0.0.1:%d" % (self.scheme, self.port)
-        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
 
     @property
     def requests(self) -> List[Recorded]:
@@ -307,10 +311,50 @@ def json_response(status: int, payload: Any, headers: Any = None) -> cbk.HTTPRes
     return cbk.HTTPResponse(status, headers or {"Content-Type": "application/json"}, json.dumps(payload).encode())
 
 
-def make_client(server: LoopbackServer, **options: Any) -> cbk.BotSessionClient:
-    settings: Dict[str, Any] = {"secret": SECRET, "base_url": server.url, "retry_delay": 0, "timeout": 5}
+CLIENT_KINDS = ("UrllibTransport", "KeepAliveTransport", "AsyncKeepAliveTransport", "KeepAliveTransport in threads")
+POOLED_KINDS = CLIENT_KINDS[1:3]
+
+
+def make_client(where: Any = None, kind: str = "UrllibTransport", **options: Any) -> Any:
+    """The tests' one client factory: a client of *kind* (one of CLIENT_KINDS) for *where* (a server, a URL,
+    or None to leave base_url to *options*), with *options* over the tests' defaults: SECRET, no retry
+    delay, 5 s per attempt. The kinds over KeepAliveTransport make one (trusting the test CA) unless
+    *options* give a transport."""
+    settings: Dict[str, Any] = {"secret": SECRET, "retry_delay": 0, "timeout": 5}
+    if where is not None:
+        settings["base_url"] = getattr(where, "url", where)
     settings.update(options)
-    return cbk.BotSessionClient(**settings)
+    if kind in ("KeepAliveTransport", "KeepAliveTransport in threads") and settings.get("transport") is None:
+        settings["transport"] = cbk.KeepAliveTransport(ssl_context=settings.get("ssl_context") or client_tls_context())
+    if kind in ("UrllibTransport", "KeepAliveTransport"):
+        return cbk.BotSessionClient(**settings)
+    if kind in ("AsyncKeepAliveTransport", "KeepAliveTransport in threads"):
+        return cbk.AsyncBotSessionClient(**settings)
+    raise ValueError("kind must be one of %s" % (CLIENT_KINDS,))
+
+
+def sync_create(client: Any) -> Callable[..., Any]:
+    """*client*'s create, synchronous in the caller's view (an asyncio client's runs in asyncio.run)."""
+    if isinstance(client, cbk.AsyncBotSessionClient):
+        return lambda bot="bot", *request: run_async(client.create(bot, *request))
+    return lambda bot="bot", *request: client.create(bot, *request)
+
+
+def every_client(
+    where: Any = None, kinds: Sequence[str] = CLIENT_KINDS, **options: Any
+) -> List[Tuple[str, Callable[..., Any], Callable[[], None]]]:
+    """(kind, create(bot) -> session, close) for a client of each kind (``make_client``, with no retries and
+    TLS trusting the test CA unless *options* say otherwise), create synchronous in the caller's view; the
+    kinds over KeepAliveTransport share one pool, made with *options*' max_response_bytes."""
+    options = {"retries": 0, "ssl_context": client_tls_context(), **options}
+    limit = {"max_response_bytes": options["max_response_bytes"]} if "max_response_bytes" in options else {}
+    pool = cbk.KeepAliveTransport(ssl_context=options["ssl_context"], **limit)
+    made = []
+    for kind in kinds:
+        shared = kind in ("KeepAliveTransport", "KeepAliveTransport in threads") and "transport" not in options
+        client = make_client(where, kind, **dict(options, transport=pool) if shared else options)
+        made.append((kind, sync_create(client), pool.close if shared else client.close))
+    return made
 
 
 def unused_port() -> int:
@@ -369,6 +413,16 @@ def run_python(
         timeout=timeout,
         check=check,
     )
+
+
+def timed_call(function: Callable[..., Any], *args: Any) -> Tuple[Any, float]:
+    """``function(*args)``'s result, or the ChatBotKitError it raised, and the seconds it took."""
+    started = time.monotonic()
+    try:
+        outcome: Any = function(*args)
+    except cbk.ChatBotKitError as error:
+        outcome = error
+    return outcome, time.monotonic() - started
 
 
 def run_concurrently(function: Callable[[Any], Any], cases: Sequence[Any]) -> List[Any]:
@@ -475,7 +529,7 @@ class RawServer:
         self.received: List[bytes] = []
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
+        self.sock.listen(256)  # concurrent connects beyond the backlog are dropped, and resent after 1 s
         self.port = self.sock.getsockname()[1]
         self.url = "%s://127.0.0.1:%d" % ("https" if tls else "http", self.port)
         self._lock = threading.Lock()
@@ -783,19 +837,6 @@ def pooled_transports(**options: Any) -> List[Tuple[str, Callable[[cbk.HTTPReque
     ]
 
 
-def pooled_clients(base_url: str, **options: Any) -> List[Tuple[str, Callable[[str], Any], Callable[[], None]]]:
-    """(name, create(bot) -> session, close) for a client over each pooled transport: the options given
-    (timeout, retries and so on), TLS trusting the test CA."""
-    settings = dict(secret=SECRET, base_url=base_url, retries=0, timeout=5, ssl_context=client_tls_context())
-    settings.update(options)
-    blocking = cbk.BotSessionClient(transport=cbk.KeepAliveTransport(ssl_context=client_tls_context()), **settings)
-    native = cbk.AsyncBotSessionClient(**settings)
-    return [
-        ("KeepAliveTransport", blocking.create, blocking.close),
-        ("AsyncKeepAliveTransport", lambda bot: run_async(native.create(bot)), native.close),
-    ]
-
-
 def held_answer(
     first: bytes, hold: float, tls: bool = False, then: Optional[Callable[[Any, bytes], None]] = None
 ) -> Any:
@@ -847,23 +888,6 @@ def early_hints(index: int, request: bytes) -> bytes:
     return token_answer(index, request, hints)
 
 
-def every_transport(server: Any, **extra: Any) -> List[Tuple[str, Callable[[str], Any], Callable[[], None]]]:
-    """(name, create(bot) -> session, close) for each client kind and each transport of the library."""
-    pool = cbk.KeepAliveTransport(ssl_context=client_tls_context(), **extra)
-    kinds: List[Tuple[str, Any]] = [("UrllibTransport", None), ("KeepAliveTransport", pool)]
-    options = dict(secret=SECRET, base_url=server.url, retries=0, timeout=5, ssl_context=client_tls_context(), **extra)
-    made = []
-    for name, transport in kinds:
-        client = cbk.BotSessionClient(transport=transport, **options)
-        made.append((name, lambda bot, client=client: client.create(bot), pool.close))
-    asynchronous = cbk.AsyncBotSessionClient(**options)
-    close = getattr(asynchronous, "close", lambda: None)  # (0.2.0 had none: so that its failures show here)
-    made.append(("AsyncKeepAliveTransport", lambda bot: run_async(asynchronous.create(bot)), close))
-    threaded = cbk.AsyncBotSessionClient(transport=pool, **options)
-    made.append(("KeepAliveTransport in threads", lambda bot: run_async(threaded.create(bot)), pool.close))
-    return made
-
-
 def asyncio_wait(coroutine: Any, seconds: float) -> Any:
     import asyncio
 
@@ -894,7 +918,7 @@ def endpoint_for(transport: Any = None, **options: Any) -> Tuple[cbk.SessionEndp
     """An endpoint for bot_web over a FakeTransport, with its log lines collected."""
     fake = transport if transport is not None else FakeTransport()
     lines: List[str] = []
-    client = cbk.BotSessionClient(secret=SECRET, transport=fake, retry_delay=0)
+    client = make_client(transport=fake)
     settings: Dict[str, Any] = {"allowed_origins": [SHOP], "duration": 3600, "log": lines.append}
     settings.update(options)
     return cbk.SessionEndpoint(client, "bot_web", **settings), lines, fake
@@ -1000,14 +1024,8 @@ def run_lambda(code: str, env: Dict[str, str], stdin: str = "") -> subprocess.Co
     """Run *code* with the module copied alone into a folder, as a deployment of the one file has it."""
     with tempfile.TemporaryDirectory() as folder:
         shutil.copy(str(MODULE_FILE), folder)
-        return subprocess.run(
-            [sys.executable, "-I", "-S", "-c", "import sys; sys.path.insert(0, '.')\n" + code],
-            cwd=folder,
-            env=env,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=60,
+        return run_python(
+            "-I", "-S", "-c", "import sys; sys.path.insert(0, '.')\n" + code, cwd=folder, env=env, input=stdin
         )
 
 
@@ -1032,17 +1050,16 @@ def clients_on_every_loop(base_url: str, **options: Any) -> List[Tuple[str, Call
     interface), and the client is closed afterwards, inside its loop."""
     import asyncio
 
-    settings = dict(secret=SECRET, base_url=base_url, retries=0, timeout=5, ssl_context=client_tls_context())
-    settings.update(options)
+    settings = dict(retries=0, ssl_context=client_tls_context(), **options)
 
     def blocking(use: Callable[[Any], Any]) -> Any:
         with cbk.KeepAliveTransport(ssl_context=client_tls_context()) as pool:
-            return use(cbk.BotSessionClient(transport=pool, **settings).create)
+            return use(make_client(base_url, "KeepAliveTransport", **dict(settings, transport=pool)).create)
 
     def native(loop_factory: Callable[[], Any]) -> Callable[[Callable[[Any], Any]], Any]:
         def run(use: Callable[[Any], Any]) -> Any:
             async def main() -> Any:
-                async with cbk.AsyncBotSessionClient(**settings) as client:
+                async with make_client(base_url, "AsyncKeepAliveTransport", **settings) as client:
                     loop = asyncio.get_running_loop()
                     return await loop.run_in_executor(
                         None, use, lambda *args: asyncio.run_coroutine_threadsafe(client.create(*args), loop).result()
@@ -1169,7 +1186,7 @@ def async_endpoint_for(**options: Any) -> Tuple[cbk.SessionEndpoint, List[str], 
         return json_response(200, SESSION)
 
     lines: List[str] = []
-    client = cbk.AsyncBotSessionClient(secret=SECRET, transport=transport, retry_delay=0)
+    client = make_client(None, "AsyncKeepAliveTransport", transport=transport)
     settings: Dict[str, Any] = {"allowed_origins": [SHOP], "duration": 3600, "log": lines.append}
     settings.update(options)
     return cbk.SessionEndpoint(client, "bot_web", **settings), lines, sent
@@ -1181,3 +1198,135 @@ def endpoint_for_door(door: str, **options: Any) -> Tuple[cbk.SessionEndpoint, L
         return async_endpoint_for(**options)
     endpoint, lines, fake = endpoint_for(**options)
     return endpoint, lines, fake.requests
+
+
+class Band(NamedTuple):
+    """One band of the module, as its banners and its code show it."""
+
+    number: int
+    title: str
+    sections: List[str]  # each section's title, up to its first colon
+    names: List[str]  # the top-level names it defines
+    uses: Dict[str, Set[str]]  # each top-level unit's names of the module it refers to
+    sizes: Dict[str, int]  # each top-level unit's length in lines
+    lines: int
+
+
+def module_bands(source: Optional[str] = None) -> List[Band]:
+    """The bands of chatbotkit_session.py: ``# ====`` banners open a band, ``# ----`` banners a section."""
+    text = MODULE_FILE.read_text(encoding="utf-8") if source is None else source
+    lines = text.splitlines()
+    starts = [i for i in range(1, len(lines)) if lines[i - 1].startswith("# ====") and re.match(r"# \d\. ", lines[i])]
+    tree = ast.parse(text)
+    bands = []
+    for number, (start, end) in enumerate(zip(starts, [*starts[1:], len(lines) + 1]), 1):
+        sections = [
+            lines[i + 1][2:].split(":")[0]
+            for i in range(start, min(end, len(lines) - 1))
+            if lines[i].startswith("# ----") and not lines[i - 1].startswith("#")
+        ]
+        units = [node for node in tree.body if start < node.lineno <= end]
+        names, uses, sizes = [], {}, {}
+        for node in units:
+            targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+            own = [getattr(node, "name", None)] + [t.id for t in targets if isinstance(t, ast.Name)]
+            names += [name for name in own if name]
+            label = next((name for name in own if name), ast.dump(node)[:40])
+            uses[label] = {child.id for child in ast.walk(node) if isinstance(child, ast.Name)}
+            first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+            sizes[label] = (node.end_lineno or node.lineno) - first + 1
+        bands.append(Band(number, lines[start][2:], sections, names, uses, sizes, end - start))
+    return bands
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Waiting tests, run at the same time
+# ---------------------------------------------------------------------------------------------------------
+
+
+def waits(test: Callable[..., None]) -> Callable[..., None]:
+    """Mark a test that spends its time waiting, on servers, sockets, deadlines or child processes of its
+    own, touches nothing process-wide (the environment, stdio, warnings, logging, signals, forks, the event
+    loop policy) and has room in its timing assertions: ``tests_at_once`` runs the marked tests a few at a
+    time, each in a thread."""
+    test.__dict__["waits_on_its_own"] = True
+    return test
+
+
+class _Recording(unittest.TestResult):
+    """What one test reported (startTest, addSuccess, addSubTest...), kept to be told to the real result."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: List[Tuple[str, Tuple[Any, ...]]] = []
+
+    def _record(name: str) -> Any:  # type: ignore[misc]
+        def record(self: _Recording, *args: Any) -> None:
+            self.calls.append((name, args))
+
+        return record
+
+    startTest = _record("startTest")
+    stopTest = _record("stopTest")
+    addSuccess = _record("addSuccess")
+    addError = _record("addError")
+    addFailure = _record("addFailure")
+    addSkip = _record("addSkip")
+    addExpectedFailure = _record("addExpectedFailure")
+    addUnexpectedSuccess = _record("addUnexpectedSuccess")
+    addSubTest = _record("addSubTest")
+    addDuration = _record("addDuration")
+    del _record
+
+    def retell(self, result: unittest.TestResult) -> None:
+        for name, args in self.calls:
+            getattr(result, name)(*args)
+
+
+class _AtOnce(unittest.TestSuite):
+    """Tests marked ``@waits``, run by a few threads at a time; what each reported is then told to the
+    runner's result in the suite's order, as if they had run one after another."""
+
+    THREADS = 6  # enough to overlap the waits; few enough that no deadline waits for a CPU
+
+    def run(self, result: unittest.TestResult, debug: bool = False) -> unittest.TestResult:  # type: ignore[override]
+        tests = list(self)
+        recordings = [_Recording() for _ in tests]
+        queue = list(zip(tests, recordings))[::-1]
+        lock = threading.Lock()
+
+        def work() -> None:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    test, recording = queue.pop()
+                test(recording)
+
+        threads = [threading.Thread(target=work) for _ in range(self.THREADS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for recording in recordings:
+            if result.shouldStop:
+                break
+            recording.retell(result)
+        return result
+
+
+def _each_test(suite: unittest.TestSuite) -> Iterator[unittest.TestCase]:
+    for test in suite:
+        if isinstance(test, unittest.TestSuite):
+            yield from _each_test(test)
+        else:
+            yield test  # type: ignore[misc]
+
+
+def tests_at_once(suite: unittest.TestSuite) -> unittest.TestSuite:
+    """*suite* with its ``@waits`` tests run first, all at the same time (``load_tests`` of a test module)."""
+    waiting, others = [], []
+    for test in _each_test(suite):
+        method = getattr(test, getattr(test, "_testMethodName", ""), None)
+        (waiting if getattr(method, "waits_on_its_own", False) else others).append(test)
+    return unittest.TestSuite([_AtOnce(waiting), *others])

@@ -55,6 +55,8 @@ from support_chatbotkit_session import (
     raw_exchange,
     reply,
     rest_api_event,
+    run_concurrently,
+    run_python,
     secret_forms,
     session_app,
     start_dev_server,
@@ -1114,55 +1116,64 @@ README_FILE = HERE / "README.md"
 
 
 class TestReadme(unittest.TestCase):
-    """Each sample runs in its own process, as written: the loopback server is both the HTTPS proxy and,
-    inside the tunnel, api.chatbotkit.com with a certificate that SSL_CERT_FILE makes trusted."""
+    """Each sample runs in its own process, as written, all at once: a loopback server of its own is both the
+    HTTPS proxy and, inside the tunnel, api.chatbotkit.com with a certificate that SSL_CERT_FILE makes trusted."""
 
     def setUp(self) -> None:
         self.text = README_FILE.read_text(encoding="utf-8")
-        self.server = LoopbackServer()
-        self.server.__enter__()
-        self.addCleanup(self.server.__exit__)
-        self.env = clean_env(
-            HTTPS_PROXY=self.server.url, SSL_CERT_FILE=cert_file("ca.pem", TEST_CA_PEM), CHATBOTKIT_API_SECRET=SECRET
-        )
 
-    def run_sample(self, argv: List[str]) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(argv, cwd=str(HERE), env=self.env, capture_output=True, text=True, timeout=60)
+    @staticmethod
+    def run_sample(argv: List[str]) -> Tuple[Any, List[Recorded]]:
+        """``python *argv*`` beside the module, through a server of its own: what it did, what the server got."""
+        with LoopbackServer() as server:
+            env = clean_env(
+                HTTPS_PROXY=server.url, SSL_CERT_FILE=cert_file("ca.pem", TEST_CA_PEM), CHATBOTKIT_API_SECRET=SECRET
+            )
+            return run_python(*argv, env=env), server.requests
 
     def test_python_samples_run(self) -> None:
         samples = re.findall(r"^```python\n(.*?)^```", self.text, re.S | re.M)
         self.assertGreaterEqual(len(samples), 8)
+        missing, runnable = {}, []
+        for index, sample in enumerate(samples):
+            needs = sorted(set(re.findall(r"^(?:import|from) (fastapi|httpx)\b", sample, re.M)))
+            missing[index] = [name for name in needs if not module_available(name)]
+            if "FastAPI()" in sample:  # serve it in-process and ask for a token, as a browser would
+                sample += (
+                    "\nfrom fastapi.testclient import TestClient\n"
+                    "answer = TestClient(app).post('/chat-session', json={})\n"
+                    "assert answer.status_code == 200, answer.text\n"
+                    "print(answer.json())\n"
+                )
+            if not missing[index]:
+                runnable.append((index, sample))
+        ran = dict(
+            zip(
+                [index for index, _ in runnable],
+                run_concurrently(lambda item: self.run_sample(["-c", item[1]]), runnable),
+            )
+        )
         for index, sample in enumerate(samples):
             with self.subTest(sample=index, first_line=sample.splitlines()[0]):
-                needs = sorted(set(re.findall(r"^(?:import|from) (fastapi|httpx)\b", sample, re.M)))
-                missing = [name for name in needs if not module_available(name)]
-                if missing:
-                    self.skipTest("sample %d needs %s (CI runs it in a venv that has them)" % (index, missing))
-                if "FastAPI()" in sample:  # serve it in-process and ask for a token, as a browser would
-                    sample += (
-                        "\nfrom fastapi.testclient import TestClient\n"
-                        "answer = TestClient(app).post('/chat-session', json={})\n"
-                        "assert answer.status_code == 200, answer.text\n"
-                        "print(answer.json())\n"
-                    )
-                before = len(self.server.requests)
-                out = self.run_sample([sys.executable, "-c", sample])
+                if missing[index]:
+                    self.skipTest("sample %d needs %s (CI runs it in a venv that has them)" % (index, missing[index]))
+                out, requests = ran[index]
                 self.assertEqual(out.returncode, 0, out.stderr)
                 self.assertNotEqual(out.stdout.strip(), "")
                 self.assertNotIn(SECRET, out.stdout + out.stderr)
-                self.assertGreater(len(self.server.requests), before)
-        for record in self.server.requests:
-            self.assertEqual(record.headers["authorization"], "Bearer " + SECRET)
-            self.assertTrue(record.path.startswith("/v1/bot/"), record.path)
+                self.assertGreater(len(requests), 0)
+                for record in requests:
+                    self.assertEqual(record.headers["authorization"], "Bearer " + SECRET)
+                    self.assertTrue(record.path.startswith("/v1/bot/"), record.path)
 
     def test_commands_run(self) -> None:
         import shlex
 
         commands = re.findall(r"^\$ (python chatbotkit_session\.py .*)$", self.text, re.M)
         self.assertGreaterEqual(len(commands), 2)
-        for command in commands:
+        ran = run_concurrently(lambda command: self.run_sample(shlex.split(command)[1:]), commands)
+        for command, (out, _) in zip(commands, ran):
             with self.subTest(command=command):
-                out = self.run_sample([sys.executable, *shlex.split(command)[1:]])
                 self.assertEqual(out.returncode, 0, out.stderr)
                 if "--dry-run" in command:
                     self.assertTrue(
