@@ -1182,11 +1182,11 @@ class TestTimeouts(unittest.TestCase):
         self.assertLessEqual(len(bodies[0]), cbk.ClientOptions().max_response_bytes)
 
         def late(handler: Any, record: Recorded) -> None:
-            time.sleep(0.5)
+            time.sleep(0.7)
             reply(handler, 200, bodies[int(record.path.split("/")[-3])])
 
         with LoopbackServer(late) as server:
-            clients = self.clients(base_url=server.url, retries=0, total_timeout=0.8)
+            clients = self.clients(base_url=server.url, retries=0, total_timeout=1.0)
             cases = [(index, create) for index in range(len(bodies)) for create in clients]
             # independent calls, each with its own deadline, made at once
             results = run_concurrently(lambda case: timed_call(case[1], str(case[0])), cases)
@@ -1195,7 +1195,7 @@ class TestTimeouts(unittest.TestCase):
                 self.assertEqual(outcome["id"], "ses_1")
             else:
                 self.assertEqual(outcome.code, "RESPONSE_TOO_LARGE")
-            self.assertLess(took, 0.8 + 0.5)
+            self.assertLess(took, 1.0 + 0.5)
 
     def test_a_wait_past_the_deadline_is_not_slept(self) -> None:
         answer = json_response(503, {"message": "busy"}, {"Retry-After": "2"})
@@ -1399,6 +1399,7 @@ class TestExceptionTypes(unittest.TestCase):
                 "bot"
             )
 
+    @waits
     def test_broken_framing_is_a_connection_error_with_either_transport(self) -> None:
         answers = {
             "negative chunk size": raw("HTTP/1.1 200 OK", [("Transfer-Encoding", "chunked")], b"-5\r\nabc", -1),
@@ -1508,6 +1509,7 @@ class TestExceptionTypes(unittest.TestCase):
                         else:
                             self.assertEqual(getattr(clone, name), value)
 
+    @waits
     def test_an_error_raised_in_a_process_pool_reaches_the_caller(self) -> None:
         import concurrent.futures
         import multiprocessing
@@ -2608,7 +2610,6 @@ class TestAsyncTransport(unittest.TestCase):
         self.assertEqual([record.path.split("/")[-3] for record in server.requests], ["slow", "bot"])
         self.assertEqual(server.connections(), 2)
 
-    @waits
     def test_a_synchronous_transport_in_threads_keeps_every_promise(self) -> None:
         import asyncio
 
@@ -2626,7 +2627,7 @@ class TestAsyncTransport(unittest.TestCase):
             await asyncio.sleep(0.15)  # every worker thread is now blocked
             started = time.monotonic()
             with self.assertRaises(cbk.APITimeoutError):  # the wait for a thread counts in total_timeout
-                await client.extend(total_timeout=0.3).create("budget")
+                await client.extend(total_timeout=0.5).create("budget")
             waited = time.monotonic() - started
             with self.assertRaises(asyncio.TimeoutError):  # cancelled while it waits: never sent
                 await asyncio.wait_for(client.create("cancelled"), 0.1)
@@ -2636,7 +2637,7 @@ class TestAsyncTransport(unittest.TestCase):
             return waited, len(calls)
 
         waited, count = run_async(main())
-        self.assertLess(waited, 0.3 + 0.2)
+        self.assertLess(waited, 0.5 + 0.2)
         self.assertEqual(count, cbk._ASYNC_WORKERS)
         self.assertNotIn("cancelled", calls)
         self.assertNotIn("budget", calls)

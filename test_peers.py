@@ -255,14 +255,7 @@ def run_example(example: str, code: str, api_url: str) -> Any:
         shutil.copy(str(MODULE_FILE), folder)
         shutil.copy(str(HERE / "examples" / (example + ".py")), folder)
         env = clean_env(CHATBOTKIT_API_BASE_URL=api_url, **EXAMPLE_ENV)
-        out = subprocess.run(
-            [sys.executable, "-c", "import sys; sys.path.insert(0, '.')\n" + code],
-            cwd=folder,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        out = run_python("-c", "import sys; sys.path.insert(0, '.')\n" + code, cwd=folder, env=env, timeout=120)
     if out.returncode != 0:
         raise AssertionError(out.stderr[-3000:])
     for form in secret_forms():
@@ -560,7 +553,7 @@ class TestServers(unittest.TestCase):
     def in_folder(code: str) -> str:
         """What *code* prints, run beside the examples and the module (the server's folder holds copies)."""
         env = clean_env(PYTHONPATH=os.pathsep.join([str(HERE), str(HERE / "examples")]), **EXAMPLE_ENV)
-        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+        out = run_python("-c", code, env=env)
         assert out.returncode == 0, out.stderr
         return out.stdout.strip()
 
