@@ -1244,11 +1244,17 @@ def module_bands(source: Optional[str] = None) -> List[Band]:
 # ---------------------------------------------------------------------------------------------------------
 
 
+def keeps_time(test: Callable[..., None]) -> Callable[..., None]:
+    """Mark a test that waits, burns little CPU and touches nothing process-wide, but whose timing
+    assertions have little room: ``tests_at_once`` runs it only beside other such tests."""
+    test.__dict__["keeps_time"] = True
+    return test
+
+
 def waits(test: Callable[..., None]) -> Callable[..., None]:
     """Mark a test that spends its time waiting, on servers, sockets, deadlines or child processes of its
     own, touches nothing process-wide (the environment, stdio, warnings, logging, signals, forks, the event
-    loop policy) and has room in its timing assertions: ``tests_at_once`` runs the marked tests a few at a
-    time, each in a thread."""
+    loop policy) and has room in its timing assertions: ``tests_at_once`` runs such tests six at a time."""
     test.__dict__["waits_on_its_own"] = True
     return test
 
@@ -1284,10 +1290,12 @@ class _Recording(unittest.TestResult):
 
 
 class _AtOnce(unittest.TestSuite):
-    """Tests marked ``@waits``, run by a few threads at a time; what each reported is then told to the
-    runner's result in the suite's order, as if they had run one after another."""
+    """Tests run by a few threads at a time; what each reported is then told to the runner's result in the
+    suite's order, as if they had run one after another."""
 
-    THREADS = 6  # enough to overlap the waits; few enough that no deadline waits for a CPU
+    def __init__(self, tests: Sequence[unittest.TestCase], threads: int) -> None:
+        super().__init__(tests)
+        self.threads = threads
 
     def run(self, result: unittest.TestResult, debug: bool = False) -> unittest.TestResult:  # type: ignore[override]
         tests = list(self)
@@ -1303,7 +1311,7 @@ class _AtOnce(unittest.TestSuite):
                     test, recording = queue.pop()
                 test(recording)
 
-        threads = [threading.Thread(target=work) for _ in range(self.THREADS)]
+        threads = [threading.Thread(target=work) for _ in range(self.threads)]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -1324,9 +1332,12 @@ def _each_test(suite: unittest.TestSuite) -> Iterator[unittest.TestCase]:
 
 
 def tests_at_once(suite: unittest.TestSuite) -> unittest.TestSuite:
-    """*suite* with its ``@waits`` tests run first, all at the same time (``load_tests`` of a test module)."""
-    waiting, others = [], []
+    """*suite* with its ``@waits`` tests run first, six at a time (enough to overlap their waits, few enough
+    that no deadline waits for a CPU), then its ``@keeps_time`` tests, all at once, then the others in turn
+    (``load_tests`` of a test module)."""
+    groups: Dict[str, List[unittest.TestCase]] = {"waits_on_its_own": [], "keeps_time": [], "": []}
     for test in _each_test(suite):
         method = getattr(test, getattr(test, "_testMethodName", ""), None)
-        (waiting if getattr(method, "waits_on_its_own", False) else others).append(test)
-    return unittest.TestSuite([_AtOnce(waiting), *others])
+        mark = next((name for name in groups if name and getattr(method, name, False)), "")
+        groups[mark].append(test)
+    return unittest.TestSuite([_AtOnce(groups["waits_on_its_own"], 6), _AtOnce(groups["keeps_time"], 4), *groups[""]])

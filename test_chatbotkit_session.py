@@ -85,6 +85,7 @@ from support_chatbotkit_session import (
     held_answer,
     json_reply,
     json_response,
+    keeps_time,
     load_openapi,
     make_client,
     module_available,
@@ -914,6 +915,7 @@ class TestRetries(unittest.TestCase):
                 self.assertEqual(session["id"], "ses_1")
                 self.assertEqual(len(transport.requests), 2)
 
+    @keeps_time
     def test_retry_timeout_false_never_resends_a_request_that_may_have_arrived(self) -> None:
         def slow_then_hang_up(index: int, request: bytes) -> Optional[bytes]:
             time.sleep(0.4)
@@ -2243,6 +2245,7 @@ class TestKeepAliveTransport(unittest.TestCase):
                     self.assertIn("127.0.0.1:%d" % server.port, str(caught.exception))
             self.assertEqual(server.requests, [])
 
+    @keeps_time
     def test_server_closing_idle_connections_sees_each_post_once(self) -> None:
         with LoopbackServer(idle_timeout=0.1) as server:
             client = self.pooled(server, retries=0)
@@ -2610,6 +2613,7 @@ class TestAsyncTransport(unittest.TestCase):
         self.assertEqual([record.path.split("/")[-3] for record in server.requests], ["slow", "bot"])
         self.assertEqual(server.connections(), 2)
 
+    @keeps_time
     def test_a_synchronous_transport_in_threads_keeps_every_promise(self) -> None:
         import asyncio
 
@@ -2959,6 +2963,7 @@ class TestPooledTransportsAtTheEdges(unittest.TestCase):
         self.assertEqual(session["id"], "ses_1")
         self.assertLess(took, 0.4)
 
+    @keeps_time
     def test_urllib_gives_the_send_only_the_time_left_after_a_slow_tls_handshake(self) -> None:
         server = socket.socket()
         server.bind(("127.0.0.1", 0))
@@ -3939,7 +3944,6 @@ class TestEndpointAtTheEdges(unittest.TestCase):
         self.assertTrue(inspect.isfunction(endpoint.asgi) and inspect.iscoroutinefunction(endpoint.asgi))
         self.assertEqual(call_asgi(endpoint, "POST", {"Origin": SHOP, **JSON_POST}, b"{}")[0], 200)
 
-    @waits
     def test_ahandle_with_a_sync_client_answers_within_the_deadline_when_threads_are_busy(self) -> None:
         import asyncio
 
