@@ -4,8 +4,9 @@
 Not a test module (``python -m unittest`` finds none here): loopback servers (http.server, and raw sockets
 where it is too polite), a CONNECT proxy, fake transports, the test certificates (written once, to one
 temporary directory removed at exit), hostile answers, the client and endpoint factories, the event loops
-the asyncio tests run on, the web endpoint's and Lambda's events, and the helpers that run Python and the
-command line in a child process. Standard library only.
+the asyncio tests run on, the web endpoint's and Lambda's events, the helpers that run Python and the
+command line in a child process, the module's bands as its banners show them, and the runner of the waiting
+tests side by side (``tests_at_once``). Standard library only.
 """
 
 from __future__ import annotations

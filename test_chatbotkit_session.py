@@ -2,10 +2,11 @@
 """Tests for chatbotkit_session: plain unittest, real loopback servers, no third-party packages.
 
 Run with ``python -m unittest``. Grouped as the module is, in its five bands (the client, kept-alive
-connections, asyncio, the web endpoint, the command line), and by behaviour within each; the core is driven
-by a fake clock (TestCore). Fixtures live in support_chatbotkit_session.py. Tests that need a peer from
-outside the standard library (Prism, Node, the Lambda runtime client, the frameworks, the servers, Chromium,
-h11) are in test_peers.py, which skips them without it.
+connections, asyncio, the web endpoint, the command line), and by behaviour within each; the core is driven by
+a fake clock (TestCore). Fixtures live in support_chatbotkit_session.py. Tests that only wait (on servers,
+deadlines or child processes of their own) are marked @waits or @keeps_time and run side by side (load_tests).
+Tests that need a peer from outside the standard library (Prism, Node, the Lambda runtime client, the
+frameworks, the servers, Chromium, h11) are in test_peers.py, which skips them without it.
 """
 
 from __future__ import annotations
@@ -122,8 +123,8 @@ from support_chatbotkit_session import (
 
 
 def load_tests(loader: unittest.TestLoader, tests: unittest.TestSuite, pattern: Optional[str]) -> unittest.TestSuite:
-    """The suite, its ``@waits`` tests (each waiting on servers, deadlines or processes of its own) run first
-    and at the same time: the same tests and assertions, a third of the wall time."""
+    """The suite with its waiting tests run side by side (``@waits`` six at a time, then ``@keeps_time``), the
+    others in turn: the same tests and assertions in under a third of the wall time."""
     return tests_at_once(tests)
 
 

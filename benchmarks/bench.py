@@ -5,6 +5,7 @@
                                [--pythons /path/to/python3.8 /path/to/python3.13 ...]
     python benchmarks/bench.py --async-scale [--concurrency 100 500 1000] [--rounds 10]
     python benchmarks/bench.py --instructions [--calls 200]
+    python benchmarks/bench.py --bands [--pythons /path/to/python3.8 /path/to/python3.13 ...]
 
 A loopback server in its own process (asyncio, HTTP/1.1 keep-alive, plain and TLS) answers every
 create with a fixed session. Per-call time (median over --runs runs of --calls creates) is printed for:
@@ -26,6 +27,9 @@ latency and the heartbeat's worst lag.
 same client making N and 2N calls, the server in its own process outside valgrind): KeepAliveTransport
 against one kept-alive http.client connection, over plain HTTP and TLS; AsyncBotSessionClient against
 aiohttp at 100 concurrent creates.
+
+--bands: the module's five bands and their lines, then, for each interpreter of --pythons, the time to
+compile the whole file against the file cut after band 1 (the client alone), the best of 30 compiles each.
 """
 
 from __future__ import annotations
@@ -663,6 +667,33 @@ def instructions(calls: int) -> None:
 
 # ---------------------------------------------------------------------------------------------------------
 
+COMPILE_TIMES = """
+import sys, time
+text = open(sys.argv[1], encoding="utf-8").read()
+client = text[: text.index("\\n# " + "=" * 105 + "\\n# 2. ")] + "\\n"
+def best(source):
+    times = []
+    for _ in range(30):
+        started = time.perf_counter()
+        compile(source, "chatbotkit_session.py", "exec")
+        times.append(time.perf_counter() - started)
+    return min(times) * 1000
+whole, alone = best(text), best(client)
+print("%s: whole file %.1f ms, client band alone (%d lines) %.1f ms, %.0f%%"
+      % (sys.version.split()[0], whole, client.count("\\n"), alone, 100 * alone / whole))
+"""
+
+
+def bands(pythons: List[str]) -> None:
+    """The bands' sizes, and what compiling the client band alone costs against the whole file."""
+    from support_chatbotkit_session import module_bands
+
+    for band in module_bands():
+        largest = max(band.sizes, key=band.sizes.__getitem__)
+        print("%-80s %5d lines, largest unit %s (%d)" % (band.title[:80], band.lines, largest, band.sizes[largest]))
+    for python in pythons:
+        subprocess.run([python, "-c", COMPILE_TIMES, str(ROOT / "chatbotkit_session.py")], check=True)
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -677,6 +708,7 @@ def main() -> None:
     parser.add_argument("--schemes", nargs="*", default=["plain", "tls"], choices=["plain", "tls", "proxied"])
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--instructions", action="store_true", help="instructions per warm call (callgrind)")
+    parser.add_argument("--bands", action="store_true", help="band sizes, and compile time of the client band")
     parser.add_argument("--serve", choices=["plain", "tls"], help=argparse.SUPPRESS)
     parser.add_argument("--delay", type=float, default=0.0, help=argparse.SUPPRESS)
     parser.add_argument("--proxy-to", type=int, help=argparse.SUPPRESS)
@@ -689,6 +721,8 @@ def main() -> None:
     if args.instructions_child:
         return instructions_child(*args.instructions_child)
     more_files()
+    if args.bands:
+        return bands(args.pythons)
     if args.async_scale:
         return async_scale(args.concurrency, args.rounds, args.schemes)
     if args.instructions:
