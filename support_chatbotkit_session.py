@@ -513,6 +513,28 @@ def _stdin(text: str) -> Any:
         sys.stdin = saved
 
 
+def read_head(conn: Any) -> Optional[bytes]:
+    """What arrives on *conn* up to the end of a header section and as much after as came with it (None if
+    the peer closes first)."""
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return None
+        head += chunk
+    return head
+
+
+def accept_each(sock: socket.socket, handle: Callable[[socket.socket], None]) -> None:
+    """Accept connections on *sock*, each handled in a daemon thread of its own, until *sock* is closed."""
+    while True:
+        try:
+            conn, _ = sock.accept()
+        except OSError:
+            return
+        threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+
 class RawServer:
     """A TCP server on 127.0.0.1 that reads each request and answers with the bytes *answer* gives.
 
@@ -534,16 +556,7 @@ class RawServer:
         self.port = self.sock.getsockname()[1]
         self.url = "%s://127.0.0.1:%d" % ("https" if tls else "http", self.port)
         self._lock = threading.Lock()
-        self._stop = False
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    def _serve(self) -> None:
-        while not self._stop:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+        self._thread = threading.Thread(target=accept_each, args=(self.sock, self._handle), daemon=True)
 
     def _handle(self, conn: socket.socket) -> None:
         if self.tls:
@@ -586,8 +599,7 @@ class RawServer:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._stop = True
-        self.sock.close()
+        self.sock.close()  # accept_each ends with it
 
 
 def raw(status_line: str, headers: Any = (), body: bytes = b"", length: Optional[int] = None) -> bytes:
@@ -755,25 +767,14 @@ class LoopbackProxy:
         self.sock.listen(1024)
         self.port = self.sock.getsockname()[1]
         self.url = "http://127.0.0.1:%d" % self.port
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+        self._thread = threading.Thread(target=accept_each, args=(self.sock, self._handle), daemon=True)
 
     def _handle(self, conn: socket.socket) -> None:
         with conn:
             conn.settimeout(10)
-            head = b""
-            while b"\r\n\r\n" not in head:
-                chunk = conn.recv(4096)
-                if not chunk:
-                    return
-                head += chunk
+            head = read_head(conn)
+            if head is None:
+                return
             lines = head.split(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
             fields = dict(line.split(": ", 1) for line in lines[1:])
             authorization = {key.lower(): value for key, value in fields.items()}.get("proxy-authorization")
@@ -859,12 +860,9 @@ def held_answer(
             try:
                 if tls:
                     conn = stack.enter_context(server_tls_context().wrap_socket(conn, server_side=True))
-                head = b""
-                while b"\r\n\r\n" not in head:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    head += chunk
+                head = read_head(conn)
+                if head is None:
+                    return
                 conn.sendall(first)
                 if then is not None:
                     then(conn, head)
