@@ -313,7 +313,6 @@ def json_response(status: int, payload: Any, headers: Any = None) -> cbk.HTTPRes
 
 
 CLIENT_KINDS = ("UrllibTransport", "KeepAliveTransport", "AsyncKeepAliveTransport", "KeepAliveTransport in threads")
-POOLED_KINDS = CLIENT_KINDS[1:3]
 
 
 def make_client(where: Any = None, kind: str = "UrllibTransport", **options: Any) -> Any:
